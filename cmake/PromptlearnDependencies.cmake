@@ -1,0 +1,22 @@
+# Finds every dependency; a missing one stops configure naming the Debian package that provides it.
+function(promptlearn_require found pkg what)
+  if(NOT ${found})
+    message(FATAL_ERROR "promptlearn needs ${what}: install the Debian package '${pkg}' "
+                        "(apt-get install ${pkg}) and configure again.")
+  endif()
+endfunction()
+
+set(THREADS_PREFER_PTHREAD_FLAG ON)
+find_package(Threads REQUIRED)
+find_package(Eigen3 3.3 CONFIG QUIET)
+promptlearn_require(Eigen3_FOUND libeigen3-dev "Eigen3 (>= 3.3)")
+find_package(nlohmann_json 3.10 CONFIG QUIET)
+promptlearn_require(nlohmann_json_FOUND nlohmann-json3-dev "nlohmann_json (>= 3.10)")
+find_package(fmt 9 CONFIG QUIET)
+promptlearn_require(fmt_FOUND libfmt-dev "fmt (>= 9)")
+find_package(SQLite3 QUIET)
+promptlearn_require(SQLite3_FOUND libsqlite3-dev "SQLite3")
+if(PROMPTLEARN_BUILD_TESTS)
+  find_package(Catch2 2 CONFIG QUIET)
+  promptlearn_require(Catch2_FOUND catch2 "Catch2 v2")
+endif()

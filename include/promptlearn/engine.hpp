@@ -1,0 +1,90 @@
+#pragma once
+/// @file LearningEngine: the one facade a host links against. It only wires modules together.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "promptlearn/collect/collector.hpp"
+#include "promptlearn/config.hpp"
+#include "promptlearn/core/clock.hpp"
+#include "promptlearn/core/records.hpp"
+#include "promptlearn/features/extractor.hpp"
+
+namespace promptlearn {
+
+/// Options that are about this process, not about learning (those are in Config).
+struct EngineOptions {
+  /// Time source; nullptr = the system clock. Must outlive the engine.
+  const Clock* clock = nullptr;
+  /// How long a write waits for another process's lock before failing (ms).
+  int busy_timeout_ms = 60000;
+  /// Options of the feature extractor.
+  features::FeatureOptions features{};
+};
+
+/// Everything stats() reports.
+struct EngineStats {
+  std::string path;
+  int schema_version = 0;
+  CollectorCounters collector;       ///< this engine's running totals
+  store::TableCounts tables;         ///< rows in the file (all processes)
+  std::uint64_t corpus_documents = 0;
+};
+
+/// JSON form of the stats (what `promptlearn stats` prints).
+nlohmann::json to_json(const EngineStats& s);
+
+/// The learning engine over one SQLite file.
+///
+///     promptlearn::LearningEngine engine("learn.db", promptlearn::Config::defaults());
+///     engine.record(R"({"interaction_id": "...", "input_data": {"raw_prompt": "Fix the failing test"}})");
+///     engine.flush();
+///
+/// Thread-safety: every member function may be called from several threads at once. Several
+/// processes may open the same file at once.
+class LearningEngine {
+ public:
+  /// Opens (creating if needed) and migrates the file. @throws StorageError, ConfigError
+  LearningEngine(const std::string& path, Config config, EngineOptions options = {});
+  /// Flushes buffered events (see close() to observe errors).
+  ~LearningEngine();
+  LearningEngine(const LearningEngine&) = delete;
+  LearningEngine& operator=(const LearningEngine&) = delete;
+
+  /// Records one wire document (JSON text). Invalid documents are kept in rejected_events and
+  /// reported in the result, never thrown. @throws StorageError when the file cannot be written.
+  RecordResult record(std::string_view json_text);
+  RecordResult record(const nlohmann::json& document);
+  RecordResult record(const Event& event);
+  /// Records many documents in one transaction; all are committed before return.
+  std::vector<RecordResult> record_batch(const std::vector<std::string>& json_lines);
+
+  /// Commits everything buffered. @throws StorageError
+  void flush();
+  /// Flushes and persists derived statistics; the engine stays usable. @throws StorageError
+  void close();
+
+  /// Counters and table sizes.
+  EngineStats stats();
+  /// Features of a prompt as the collector would extract them now (TF-IDF against the current corpus).
+  features::PromptFeatures extract_features(std::string_view prompt, const ContextData& context = {}) const;
+  /// PRAGMA integrity_check of the file: "ok" when sound.
+  std::string integrity_check();
+
+  const Config& config() const { return config_; }
+  const std::string& path() const { return path_; }
+  const Clock& clock() const { return *clock_; }
+
+ private:
+  std::string path_;
+  Config config_;
+  SystemClock system_clock_;
+  const Clock* clock_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<Collector> collector_;
+};
+
+}  // namespace promptlearn

@@ -1,0 +1,28 @@
+#pragma once
+// Small helpers shared by the promptlearn command's subcommands.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace promptlearn::cli {
+
+/// Parsed `--key value` / `--flag` arguments of one subcommand.
+class Args {
+ public:
+  /// `flags` are the options that take no value. @throws std::invalid_argument on unknown options.
+  Args(int argc, char** argv, int first, const std::vector<std::string>& with_value,
+       const std::vector<std::string>& flags);
+  std::optional<std::string> get(const std::string& key) const;
+  std::string get_or(const std::string& key, const std::string& fallback) const;
+  long long get_int(const std::string& key, long long fallback) const;
+  bool has(const std::string& key) const;
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+int run_demo(const Args& args);
+int run_features(const Args& args);
+
+}  // namespace promptlearn::cli

@@ -1,0 +1,167 @@
+// The `promptlearn` command: ingest, stats, features, demo.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "promptlearn/config.hpp"
+#include "promptlearn/core/error.hpp"
+#include "promptlearn/engine.hpp"
+
+namespace promptlearn::cli {
+
+Args::Args(int argc, char** argv, int first, const std::vector<std::string>& with_value,
+           const std::vector<std::string>& flags) {
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h") a = "--help";
+    if (a.rfind("--", 0) != 0) throw std::invalid_argument(fmt::format("unexpected argument '{}'", a));
+    std::string key = a.substr(2);
+    if (key == "help") {
+      values_[key] = "1";
+      continue;
+    }
+    bool takes_value = false, known = false;
+    for (const auto& k : with_value) known = takes_value = takes_value || k == key;
+    for (const auto& k : flags) known = known || k == key;
+    if (!known) throw std::invalid_argument(fmt::format("unknown option '--{}'", key));
+    if (takes_value) {
+      if (i + 1 >= argc) throw std::invalid_argument(fmt::format("option '--{}' needs a value", key));
+      values_[key] = argv[++i];
+    } else {
+      values_[key] = "1";
+    }
+  }
+}
+
+std::optional<std::string> Args::get(const std::string& key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) return std::nullopt;
+  return it->second;
+}
+std::string Args::get_or(const std::string& key, const std::string& fallback) const {
+  return get(key).value_or(fallback);
+}
+long long Args::get_int(const std::string& key, long long fallback) const {
+  auto v = get(key);
+  if (!v) return fallback;
+  try {
+    std::size_t used = 0;
+    long long n = std::stoll(*v, &used);
+    if (used != v->size()) throw std::invalid_argument("");
+    return n;
+  } catch (const std::exception&) {
+    throw std::invalid_argument(fmt::format("option '--{}': '{}' is not an integer", key, *v));
+  }
+}
+bool Args::has(const std::string& key) const { return values_.count(key) > 0; }
+
+namespace {
+
+Config load_config(const Args& args) {
+  auto path = args.get("config");
+  if (!path) return Config::defaults();
+  std::ifstream in(*path);
+  if (!in) throw ConfigError("config", fmt::format("cannot read the file '{}'", *path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return Config::from_string(ss.str());
+}
+
+std::string require_db(const Args& args) {
+  auto db = args.get("db");
+  if (!db) throw std::invalid_argument("--db FILE is required");
+  return *db;
+}
+
+int run_ingest(const Args& args) {
+  if (args.has("help")) {
+    std::cout << "usage: promptlearn ingest --db FILE [--config FILE] [--batch N]\n"
+                 "Reads wire documents as JSON lines on stdin and records them. After each committed batch\n"
+                 "prints {\"acknowledged\": N, \"rejected\": M} (running totals; acknowledged = committed to\n"
+                 "disk). Invalid lines are kept in the rejected_events table with their reason.\n";
+    return 0;
+  }
+  Config config = load_config(args);
+  long long batch = args.get_int("batch", config.learning.data_collection.batch_size);
+  if (batch < 1) throw std::invalid_argument(fmt::format("option '--batch': {} is below the minimum 1", batch));
+  LearningEngine engine(require_db(args), config);
+  std::uint64_t acknowledged = 0, rejected = 0;
+  std::vector<std::string> lines;
+  auto commit = [&] {
+    if (lines.empty()) return;
+    for (const auto& r : engine.record_batch(lines)) (r.accepted ? acknowledged : rejected)++;
+    lines.clear();
+    std::cout << nlohmann::json{{"acknowledged", acknowledged}, {"rejected", rejected}}.dump() << std::endl;
+  };
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines carry no document
+    lines.push_back(std::move(line));
+    if (lines.size() >= static_cast<std::size_t>(batch)) commit();
+  }
+  commit();
+  engine.close();
+  return 0;
+}
+
+int run_stats(const Args& args) {
+  if (args.has("help")) {
+    std::cout << "usage: promptlearn stats --db FILE\nPrints row counts and the schema version as JSON.\n";
+    return 0;
+  }
+  LearningEngine engine(require_db(args), load_config(args));
+  std::cout << to_json(engine.stats()).dump(args.has("human") ? 2 : -1) << std::endl;
+  return 0;
+}
+
+void usage(std::ostream& out) {
+  out << "usage: promptlearn <command> [options]   (promptlearn <command> --help for details)\n"
+         "commands:\n"
+         "  demo      simulate a prompt-enhancement host on virtual time and summarise what was learned\n"
+         "  ingest    record JSON-lines events from stdin into a database file\n"
+         "  stats     print counts of a database file as JSON\n"
+         "  features  extract features of JSON-lines prompts from stdin\n";
+}
+
+}  // namespace
+}  // namespace promptlearn::cli
+
+int main(int argc, char** argv) {
+  using namespace promptlearn::cli;
+  if (argc < 2) {
+    usage(std::cerr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  try {
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      usage(std::cout);
+      return 0;
+    }
+    if (cmd == "ingest") return run_ingest(Args(argc, argv, 2, {"db", "config", "batch"}, {}));
+    if (cmd == "stats") return run_stats(Args(argc, argv, 2, {"db", "config"}, {"human"}));
+    if (cmd == "features") return run_features(Args(argc, argv, 2, {"db", "config", "hash-dim"}, {}));
+    if (cmd == "demo") return run_demo(Args(argc, argv, 2, {"db", "days", "seed", "per-day", "config"}, {"quiet"}));
+    std::cerr << "promptlearn: unknown command '" << cmd << "'\n";
+    usage(std::cerr);
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "promptlearn " << cmd << ": " << e.what() << "\n";
+    return 2;
+  } catch (const promptlearn::Error& e) {
+    std::cerr << "promptlearn " << cmd << ": " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "promptlearn " << cmd << ": unexpected error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,204 @@
+#include <nlohmann/json.hpp>
+
+#include "promptlearn/core/error.hpp"
+#include "promptlearn/core/time.hpp"
+#include "promptlearn/store/store.hpp"
+
+namespace promptlearn::store {
+namespace {
+
+std::optional<std::string> json_list(const std::optional<std::vector<std::string>>& v) {
+  if (!v) return std::nullopt;
+  return nlohmann::json(*v).dump();
+}
+
+}  // namespace
+
+Store::Store(const std::string& path, OpenOptions options) : db_(path, options) {
+  if (!options.read_only) {
+    migrate(db_);
+  } else if (db_.query_int("PRAGMA user_version") != kSchemaVersion) {
+    throw StorageError(-1, "'" + path + "' is not a promptlearn database of schema version " +
+                               std::to_string(kSchemaVersion) + " (opened read-only, not migrated)");
+  }
+}
+
+int Store::schema_version() { return static_cast<int>(db_.query_int("PRAGMA user_version")); }
+
+bool Store::insert_interaction(const Event& e, TimeMs timestamp, const std::string& features_json, TimeMs received) {
+  auto& st = db_.cached(
+      "INSERT INTO interactions (interaction_id, timestamp, session_id, user_id, raw_prompt, processed_input, "
+      "token_count, complexity_score, detected_keywords, domain, working_directory, recent_files, git_branch, "
+      "ide_detected, selected_template, template_version, enhancement_applied, enhancement_time_ms, "
+      "enhanced_prompt_length, features, received_at) "
+      "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21) "
+      "ON CONFLICT(interaction_id) DO NOTHING");
+  st.bind(1, e.interaction_id).bind(2, format_rfc3339(timestamp)).bind(3, e.session_id).bind(4, e.user_id);
+  const InputData& in = *e.input_data;
+  st.bind(5, in.raw_prompt).bind(6, in.processed_input).bind(7, in.token_count).bind(8, in.complexity_score);
+  st.bind(9, json_list(in.detected_keywords)).bind(10, in.domain);
+  if (e.context_data) {
+    const auto& c = *e.context_data;
+    st.bind(11, c.working_directory).bind(12, json_list(c.recent_files)).bind(13, c.git_branch).bind(14, c.ide_detected);
+  }
+  if (e.enhancement_data) {
+    const auto& h = *e.enhancement_data;
+    st.bind(15, h.selected_template).bind(16, h.template_version).bind(17, h.enhancement_applied);
+    st.bind(18, h.enhancement_time_ms).bind(19, h.enhanced_prompt_length);
+  }
+  st.bind(20, features_json).bind(21, format_rfc3339(received));
+  st.run();
+  return db_.changes() == 1;
+}
+
+bool Store::interaction_exists(const std::string& interaction_id) {
+  auto& st = db_.cached("SELECT 1 FROM interactions WHERE interaction_id = ?1");
+  st.bind(1, interaction_id);
+  bool found = st.step();
+  st.reset();
+  return found;
+}
+
+void Store::upsert_performance(const std::string& id, TimeMs timestamp, const Performance& p, TimeMs received) {
+  auto& st = db_.cached(
+      "INSERT OR REPLACE INTO performance (interaction_id, timestamp, total_processing_time_ms, "
+      "template_selection_time_ms, enhancement_generation_time_ms, validation_time_ms, cleanup_time_ms, "
+      "memory_peak_mb, cpu_usage_percent, disk_io_mb, template_cache_hit, analysis_cache_hit, cache_hit_rate, "
+      "received_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)");
+  st.bind(1, id).bind(2, format_rfc3339(timestamp)).bind(3, p.total_processing_time_ms);
+  st.bind(4, p.template_selection_time_ms).bind(5, p.enhancement_generation_time_ms).bind(6, p.validation_time_ms);
+  st.bind(7, p.cleanup_time_ms);
+  if (p.resource_usage) {
+    st.bind(8, p.resource_usage->memory_peak_mb).bind(9, p.resource_usage->cpu_usage_percent);
+    st.bind(10, p.resource_usage->disk_io_mb);
+  }
+  if (p.cache_performance) {
+    st.bind(11, p.cache_performance->template_cache_hit).bind(12, p.cache_performance->analysis_cache_hit);
+    st.bind(13, p.cache_performance->cache_hit_rate);
+  }
+  st.bind(14, format_rfc3339(received));
+  st.run();
+}
+
+void Store::upsert_outcome(const std::string& id, TimeMs timestamp, const Outcome& o, TimeMs received) {
+  auto& st = db_.cached(
+      "INSERT INTO outcomes (interaction_id, timestamp, claude_response_time_ms, response_quality_score, "
+      "user_satisfaction_rating, completeness, accuracy, relevance, structure, explicit_feedback, "
+      "copy_action_count, edit_action_count, acceptance_rate, reward, revision, received_at) "
+      "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,1,?15) "
+      "ON CONFLICT(interaction_id) DO UPDATE SET timestamp=excluded.timestamp, "
+      "claude_response_time_ms=excluded.claude_response_time_ms, response_quality_score=excluded.response_quality_score, "
+      "user_satisfaction_rating=excluded.user_satisfaction_rating, completeness=excluded.completeness, "
+      "accuracy=excluded.accuracy, relevance=excluded.relevance, structure=excluded.structure, "
+      "explicit_feedback=excluded.explicit_feedback, copy_action_count=excluded.copy_action_count, "
+      "edit_action_count=excluded.edit_action_count, acceptance_rate=excluded.acceptance_rate, "
+      "reward=excluded.reward, revision=outcomes.revision+1, received_at=excluded.received_at");
+  st.bind(1, id).bind(2, format_rfc3339(timestamp)).bind(3, o.claude_response_time_ms);
+  st.bind(4, o.response_quality_score).bind(5, o.user_satisfaction_rating);
+  if (o.quality_metrics) {
+    const auto& q = *o.quality_metrics;
+    st.bind(6, q.completeness).bind(7, q.accuracy).bind(8, q.relevance).bind(9, q.structure);
+  }
+  if (o.feedback_data) {
+    st.bind(10, o.feedback_data->explicit_feedback);
+    if (o.feedback_data->implicit_feedback) {
+      const auto& i = *o.feedback_data->implicit_feedback;
+      st.bind(11, i.copy_action_count).bind(12, i.edit_action_count).bind(13, i.acceptance_rate);
+    }
+  }
+  st.bind(14, o.reward).bind(15, format_rfc3339(received));
+  st.run();
+}
+
+void Store::insert_pending(const std::string& id, const std::string& kind, const std::string& payload,
+                           TimeMs received) {
+  auto& st = db_.cached(
+      "INSERT INTO pending_events (interaction_id, kind, payload, received_at) VALUES (?1, ?2, ?3, ?4)");
+  st.bind(1, id).bind(2, kind).bind(3, payload).bind(4, format_rfc3339(received));
+  st.run();
+}
+
+std::vector<PendingRow> Store::take_pending(const std::string& id) {
+  std::vector<PendingRow> rows;
+  {
+    auto& st = db_.cached("SELECT id, kind, payload FROM pending_events WHERE interaction_id = ?1 ORDER BY id");
+    st.bind(1, id);
+    while (st.step()) rows.push_back({st.column_int64(0), st.column_text(1), st.column_text(2)});
+    st.reset();
+  }
+  if (!rows.empty()) {
+    auto& del = db_.cached("DELETE FROM pending_events WHERE interaction_id = ?1");
+    del.bind(1, id);
+    del.run();
+  }
+  return rows;
+}
+
+void Store::insert_rejected(TimeMs received, const std::string& reason, const std::string& field,
+                            const std::string& payload) {
+  auto& st = db_.cached("INSERT INTO rejected_events (received_at, reason, field, payload) VALUES (?1, ?2, ?3, ?4)");
+  st.bind(1, format_rfc3339(received)).bind(2, reason).bind(3, field).bind(4, payload);
+  st.run();
+}
+
+void Store::audit(TimeMs when, const std::string& actor, const std::string& action, const std::string& details) {
+  auto& st = db_.cached("INSERT INTO audit_log (timestamp, actor, action, details) VALUES (?1, ?2, ?3, ?4)");
+  st.bind(1, format_rfc3339(when)).bind(2, actor).bind(3, action).bind(4, details);
+  st.run();
+}
+
+std::optional<std::string> Store::setting(const std::string& key) {
+  auto& st = db_.cached("SELECT value FROM settings WHERE key = ?1");
+  st.bind(1, key);
+  std::optional<std::string> v;
+  if (st.step()) v = st.column_text(0);
+  st.reset();
+  return v;
+}
+
+void Store::put_setting(const std::string& key, const std::string& value, TimeMs when) {
+  auto& st = db_.cached("INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)");
+  st.bind(1, key).bind(2, value).bind(3, format_rfc3339(when));
+  st.run();
+}
+
+std::optional<std::string> Store::corpus_blob() {
+  auto& st = db_.cached("SELECT buckets FROM corpus_stats WHERE name = 'prompts'");
+  std::optional<std::string> v;
+  if (st.step()) v = st.column_blob(0);
+  st.reset();
+  return v;
+}
+
+void Store::put_corpus_blob(const std::string& blob, std::int64_t documents, TimeMs when) {
+  auto& st = db_.cached(
+      "INSERT OR REPLACE INTO corpus_stats (name, documents, buckets, updated_at) VALUES ('prompts', ?1, ?2, ?3)");
+  st.bind(1, documents).bind_blob(2, blob).bind(3, format_rfc3339(when));
+  st.run();
+}
+
+TableCounts Store::counts() {
+  TableCounts c;
+  c.interactions = db_.query_int("SELECT count(*) FROM interactions");
+  c.performance = db_.query_int("SELECT count(*) FROM performance");
+  c.outcomes = db_.query_int("SELECT count(*) FROM outcomes");
+  c.pending_events = db_.query_int("SELECT count(*) FROM pending_events");
+  c.rejected_events = db_.query_int("SELECT count(*) FROM rejected_events");
+  c.decisions = db_.query_int("SELECT count(*) FROM decisions");
+  c.templates = db_.query_int("SELECT count(*) FROM templates");
+  c.models = db_.query_int("SELECT count(*) FROM models");
+  c.audit_log = db_.query_int("SELECT count(*) FROM audit_log");
+  return c;
+}
+
+std::string Store::integrity_check() {
+  Statement st(db_, "PRAGMA integrity_check");
+  std::string out;
+  while (st.step()) {
+    if (!out.empty()) out += "\n";
+    out += st.column_text(0);
+  }
+  return out;
+}
+
+}  // namespace promptlearn::store

@@ -1,0 +1,191 @@
+#include <fmt/format.h>
+
+#include "promptlearn/core/error.hpp"
+#include "promptlearn/store/store.hpp"
+
+namespace promptlearn::store {
+namespace {
+
+// Schema version 1. Every later version appends a migration to kMigrations; none edits an earlier one.
+constexpr const char* kSchemaV1 = R"SQL(
+CREATE TABLE interactions (
+  interaction_id         TEXT PRIMARY KEY NOT NULL,
+  timestamp              TEXT NOT NULL,
+  session_id             TEXT,
+  user_id                TEXT,
+  raw_prompt             TEXT,
+  processed_input        TEXT,
+  token_count            INTEGER,
+  complexity_score       REAL,
+  detected_keywords      TEXT,           -- JSON array
+  domain                 TEXT,
+  working_directory      TEXT,
+  recent_files           TEXT,           -- JSON array
+  git_branch             TEXT,
+  ide_detected           TEXT,
+  selected_template      TEXT,
+  template_version       TEXT,
+  enhancement_applied    INTEGER,        -- 0/1
+  enhancement_time_ms    REAL,
+  enhanced_prompt_length INTEGER,
+  features               TEXT,           -- JSON object: derived context features
+  received_at            TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX interactions_timestamp ON interactions(timestamp);
+CREATE INDEX interactions_user ON interactions(user_id, timestamp);
+CREATE INDEX interactions_session ON interactions(session_id, timestamp);
+
+CREATE TABLE performance (
+  interaction_id                 TEXT PRIMARY KEY NOT NULL REFERENCES interactions(interaction_id) ON DELETE CASCADE,
+  timestamp                      TEXT NOT NULL,
+  total_processing_time_ms       REAL,
+  template_selection_time_ms     REAL,
+  enhancement_generation_time_ms REAL,
+  validation_time_ms             REAL,
+  cleanup_time_ms                REAL,
+  memory_peak_mb                 REAL,
+  cpu_usage_percent              REAL,
+  disk_io_mb                     REAL,
+  template_cache_hit             INTEGER,
+  analysis_cache_hit             INTEGER,
+  cache_hit_rate                 REAL,
+  received_at                    TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX performance_timestamp ON performance(timestamp);
+
+CREATE TABLE outcomes (
+  interaction_id           TEXT PRIMARY KEY NOT NULL REFERENCES interactions(interaction_id) ON DELETE CASCADE,
+  timestamp                TEXT NOT NULL,
+  claude_response_time_ms  REAL,
+  response_quality_score   REAL,
+  user_satisfaction_rating REAL,
+  completeness             REAL,
+  accuracy                 REAL,
+  relevance                REAL,
+  structure                REAL,
+  explicit_feedback        TEXT,
+  copy_action_count        INTEGER,
+  edit_action_count        INTEGER,
+  acceptance_rate          REAL,
+  reward                   REAL,
+  revision                 INTEGER NOT NULL DEFAULT 1,
+  received_at              TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX outcomes_timestamp ON outcomes(timestamp);
+
+CREATE TABLE pending_events (
+  id             INTEGER PRIMARY KEY,
+  interaction_id TEXT NOT NULL,
+  kind           TEXT NOT NULL CHECK (kind IN ('performance', 'outcome')),
+  payload        TEXT NOT NULL,          -- the wire document, JSON
+  received_at    TEXT NOT NULL
+);
+CREATE INDEX pending_events_interaction ON pending_events(interaction_id);
+
+CREATE TABLE rejected_events (
+  id          INTEGER PRIMARY KEY,
+  received_at TEXT NOT NULL,
+  reason      TEXT NOT NULL,
+  field       TEXT NOT NULL,             -- JSON path of the offending field ('' for the document)
+  payload     TEXT NOT NULL              -- the raw text as received
+);
+
+CREATE TABLE templates (
+  template_id    TEXT NOT NULL,
+  version        TEXT NOT NULL,
+  body           TEXT NOT NULL,
+  status         TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('candidate', 'active', 'retired')),
+  parent_id      TEXT,
+  parent_version TEXT,
+  metadata       TEXT,                   -- JSON
+  created_at     TEXT NOT NULL,
+  PRIMARY KEY (template_id, version)
+);
+
+CREATE TABLE decisions (
+  decision_id      INTEGER PRIMARY KEY,
+  interaction_id   TEXT NOT NULL,
+  timestamp        TEXT NOT NULL,
+  policy_name      TEXT NOT NULL,
+  policy_version   INTEGER NOT NULL,
+  action_set       TEXT NOT NULL,        -- JSON array of {template_id, version, probability, score}
+  chosen_template  TEXT NOT NULL,
+  chosen_version   TEXT NOT NULL,
+  propensity       REAL NOT NULL CHECK (propensity > 0 AND propensity <= 1),
+  context          TEXT,                 -- JSON: the features the policy saw
+  reward           REAL
+);
+CREATE INDEX decisions_interaction ON decisions(interaction_id);
+CREATE INDEX decisions_timestamp ON decisions(timestamp);
+
+CREATE TABLE models (
+  name       TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  state      BLOB NOT NULL,
+  metrics    TEXT,                       -- JSON
+  status     TEXT NOT NULL CHECK (status IN ('candidate', 'active', 'retired')),
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (name, version)
+);
+
+CREATE TABLE audit_log (
+  id        INTEGER PRIMARY KEY,
+  timestamp TEXT NOT NULL,
+  actor     TEXT NOT NULL,
+  action    TEXT NOT NULL,
+  details   TEXT                         -- JSON
+);
+
+CREATE TABLE settings (
+  key        TEXT PRIMARY KEY NOT NULL,
+  value      TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+
+CREATE TABLE corpus_stats (
+  name       TEXT PRIMARY KEY NOT NULL,
+  documents  INTEGER NOT NULL,
+  buckets    BLOB NOT NULL,              -- hashed document frequencies (features::CorpusStats blob)
+  updated_at TEXT NOT NULL
+);
+)SQL";
+
+constexpr const char* kMigrations[] = {kSchemaV1};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion, "one migration per schema version");
+
+}  // namespace
+
+void migrate(Database& db) {
+  auto check = [&](std::int64_t version) {
+    if (version > kSchemaVersion)
+      throw StorageError(-1, fmt::format("'{}' has schema version {}, newer than this library's {}; upgrade "
+                                         "promptlearn to open it (the file was not modified)",
+                                         db.path(), version, kSchemaVersion));
+  };
+  std::int64_t version = db.query_int("PRAGMA user_version");
+  check(version);
+  if (version == kSchemaVersion) {
+    if (db.query_int("PRAGMA application_id") != kApplicationId)
+      throw StorageError(-1, fmt::format("'{}' is not a promptlearn database (application_id differs)", db.path()));
+    return;
+  }
+  Transaction tx(db);
+  // Re-read inside the write lock: another process may have migrated meanwhile.
+  version = db.query_int("PRAGMA user_version");
+  check(version);
+  std::int64_t app = db.query_int("PRAGMA application_id");
+  if (version == 0) {
+    std::int64_t objects = db.query_int("SELECT count(*) FROM sqlite_schema");
+    if (objects != 0 || (app != 0 && app != kApplicationId))
+      throw StorageError(-1, fmt::format("'{}' is an SQLite database of another application ({} objects, "
+                                         "application_id {}); refusing to add promptlearn tables to it",
+                                         db.path(), objects, app));
+  } else if (app != kApplicationId) {
+    throw StorageError(-1, fmt::format("'{}' is not a promptlearn database (application_id {})", db.path(), app));
+  }
+  for (std::int64_t v = version; v < kSchemaVersion; ++v) db.exec(kMigrations[v]);
+  db.exec(fmt::format("PRAGMA application_id={}; PRAGMA user_version={}", kApplicationId, kSchemaVersion));
+  tx.commit();
+}
+
+}  // namespace promptlearn::store
