@@ -2,6 +2,7 @@
 // (merge == union, monotone complexity, determinism), robustness on huge and random inputs, and measured
 // domain accuracy / token ratios on the real corpora in ../shared/data (skipped when absent).
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -9,13 +10,11 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 
 #include "promptlearn/features/complexity.hpp"
 #include "promptlearn/features/context.hpp"
@@ -119,13 +118,19 @@ TEST_CASE("tables are sorted for binary search", "[features]") {
 TEST_CASE("normalisation trims, collapses whitespace, drops controls and repairs UTF-8", "[features]") {
   CHECK(pf::normalize_text("  a \t b\n\n c ") == "a b\nc");
   CHECK(pf::normalize_text("Keep CASE") == "Keep CASE");
-  CHECK(pf::normalize_text("a\x01\x02" "b\x7f" "c") == "abc");
+  CHECK(pf::normalize_text("a\x01\x02"
+                           "b\x7f"
+                           "c") == "abc");
   CHECK(pf::normalize_text("x\r\ny\rz") == "x\ny\nz");
-  CHECK(pf::normalize_text("caf\xC3\xA9") == "caf\xC3\xA9");                  // valid UTF-8 kept
-  CHECK(pf::normalize_text("a\xFF" "b") == "a\xEF\xBF\xBD" "b");              // invalid byte -> U+FFFD
-  CHECK(pf::normalize_text("a\xC3") == "a\xEF\xBF\xBD");                      // truncated sequence
+  CHECK(pf::normalize_text("caf\xC3\xA9") == "caf\xC3\xA9");  // valid UTF-8 kept
+  CHECK(pf::normalize_text("a\xFF"
+                           "b") ==
+        "a\xEF\xBF\xBD"
+        "b");                                                                     // invalid byte -> U+FFFD
+  CHECK(pf::normalize_text("a\xC3") == "a\xEF\xBF\xBD");                          // truncated sequence
   CHECK(pf::normalize_text("\xE2\x80\x8Bzero\xEF\xBB\xBFwidth") == "zerowidth");  // ZWSP, BOM dropped
-  CHECK(pf::normalize_text("a\xC2\xA0\xC2\xA0" "b") == "a b");                 // NBSP is whitespace
+  CHECK(pf::normalize_text("a\xC2\xA0\xC2\xA0"
+                           "b") == "a b");  // NBSP is whitespace
   CHECK(pf::normalize_text("   ").empty());
   CHECK(pf::sanitize_text("    indented\n") == "    indented\n");  // sanitize keeps layout
   CHECK(pf::count_words("  two  words\n") == 2);
@@ -135,11 +140,11 @@ TEST_CASE("normalisation trims, collapses whitespace, drops controls and repairs
 TEST_CASE("token estimate follows the cl100k pre-tokenizer on short strings", "[features]") {
   // Exact cl100k counts in comments (pieces of the pre-tokenizer in brackets).
   CHECK(pf::estimate_tokens("") == 0);
-  CHECK(pf::estimate_tokens("Hello world") == 2);            // [Hello][ world]
-  CHECK(pf::estimate_tokens("Hello, world!") == 4);          // [Hello][,][ world][!]
-  CHECK(pf::estimate_tokens("2 + 2 = 4") == 7);              // [2][ +][ ][2][ =][ ][4]
-  CHECK(pf::estimate_tokens("12345") == 2);                  // [123][45]
-  CHECK(pf::estimate_tokens("I'm here") == 3);               // [I]['m][ here]
+  CHECK(pf::estimate_tokens("Hello world") == 2);    // [Hello][ world]
+  CHECK(pf::estimate_tokens("Hello, world!") == 4);  // [Hello][,][ world][!]
+  CHECK(pf::estimate_tokens("2 + 2 = 4") == 7);      // [2][ +][ ][2][ =][ ][4]
+  CHECK(pf::estimate_tokens("12345") == 2);          // [123][45]
+  CHECK(pf::estimate_tokens("I'm here") == 3);       // [I]['m][ here]
   CHECK(pf::estimate_tokens("def foo(x):\n    return x + 1\n") == 11);
   CHECK(pf::estimate_tokens("\xE3\x81\x8A\xE8\xAA\x95\xE7\x94\x9F\xE6\x97\xA5") == 4);  // one per CJK/kana char
   // Approximations: cl100k gives 6 for "tiktoken is great!" and 6 for antidisestablishmentarianism.
@@ -156,9 +161,9 @@ TEST_CASE("stable hash has fixed values across runs and platforms", "[features]"
   CHECK(pf::stable_hash("a") == 0x82a2a958a9bece5bULL);
   CHECK(pf::stable_hash("kw:python") == 0x33a0951fe3f60429ULL);
   const pf::FeatureExtractor fx;
-  CHECK(fx.hashed_slot("kw:python") == std::make_pair(24 + 65, 1.0));
-  CHECK(fx.hashed_slot("ide:vscode") == std::make_pair(24 + 79, 1.0));
-  CHECK(fx.hashed_slot("lang:rust") == std::make_pair(24 + 42, 1.0));
+  CHECK(fx.hashed_slot("kw:python") == std::make_pair(65, 1.0));
+  CHECK(fx.hashed_slot("ide:vscode") == std::make_pair(79, 1.0));
+  CHECK(fx.hashed_slot("lang:rust") == std::make_pair(42, 1.0));
   // signs are balanced for names sharing a prefix
   int negative = 0;
   for (int i = 0; i < 2000; ++i) negative += fx.hashed_slot("kw:term" + std::to_string(i)).second < 0 ? 1 : 0;
@@ -178,7 +183,7 @@ TEST_CASE("keyword ranking uses TF-IDF against the corpus", "[features]") {
   pf::CorpusStats empty;
   auto ranked = pf::rank_keywords(prompt, empty, 3);
   REQUIRE(ranked.size() == 3);
-  CHECK(ranked[0].term == "query");     // tf 3
+  CHECK(ranked[0].term == "query");  // tf 3
   CHECK(ranked[0].count == 3);
   CHECK(ranked[1].term == "database");  // tf 2
   CHECK(ranked[2].term == "optimize");  // tf 1, first seen
@@ -190,7 +195,7 @@ TEST_CASE("keyword ranking uses TF-IDF against the corpus", "[features]") {
   CHECK(corpus.idf("query") == Approx(1.0));
   CHECK(corpus.idf("planner") == Approx(std::log(51.0) + 1.0));
   ranked = pf::rank_keywords(prompt, corpus, 10);
-  CHECK(ranked[0].term == "database");  // (1 + ln 2) * (ln 51 + 1)
+  CHECK(ranked[0].term == "database");   // (1 + ln 2) * (ln 51 + 1)
   CHECK(ranked.back().term == "query");  // (1 + ln 3) * 1
 }
 
@@ -281,8 +286,8 @@ TEST_CASE("complexity score is monotone in each component and spans 1..10", "[fe
   pf::ComplexityComponents h;
   h.tokens = 10;
   h.requirements = 3;
-  CHECK(pf::complexity_score(h) == Approx(1.0 + 9.0 * (0.35 * std::log(11.0) / std::log(4001.0) +
-                                                      0.30 * (1.0 - std::exp(-0.5)))));
+  CHECK(pf::complexity_score(h) ==
+        Approx(1.0 + 9.0 * (0.35 * std::log(11.0) / std::log(4001.0) + 0.30 * (1.0 - std::exp(-0.5)))));
 }
 
 TEST_CASE("complexity components on hand-made prompts", "[features]") {
@@ -294,8 +299,8 @@ TEST_CASE("complexity components on hand-made prompts", "[features]") {
       "```cpp\nint main() { return 0; }\n```\n"
       "Example:\n\n    x = parse(a)\n    y = parse(b)\n\nThanks, that is all.\n";
   const auto c = pf::analyze_complexity(text, pf::estimate_tokens(text));
-  CHECK(c.code_blocks == 2);     // one fence + one indented block
-  CHECK(c.requirements == 5);    // Write..., must..., Use only..., two list items
+  CHECK(c.code_blocks == 2);   // one fence + one indented block
+  CHECK(c.requirements == 5);  // Write..., must..., Use only..., two list items
   CHECK(c.technical_density > 0.0);
   const auto simple = extract("hi there");
   const auto harder = extract(text);
@@ -313,8 +318,7 @@ TEST_CASE("domain of clear examples", "[features]") {
   CHECK(domain_of("Write a short poem about autumn leaves, with a gentle rhyme.") == "writing");
   CHECK(domain_of("Proofread my cover letter and improve the tone of the essay.") == "writing");
   CHECK(domain_of("Load the CSV dataset into pandas, compute the median and plot a histogram.") == "data_analysis");
-  CHECK(domain_of("Our Kubernetes deployment fails; the Docker container cannot reach the nginx server.") ==
-        "devops");
+  CHECK(domain_of("Our Kubernetes deployment fails; the Docker container cannot reach the nginx server.") == "devops");
   CHECK(domain_of("Summarize the research literature on climate policy and cite academic sources.") == "research");
   CHECK(domain_of("Solve the equation 3x + 5 = 20 and prove the theorem about prime numbers.") == "math");
   CHECK(domain_of("Pretend you are a medieval knight and stay in character during our roleplay.") == "roleplay");
@@ -356,7 +360,8 @@ TEST_CASE("context features", "[features]") {
 TEST_CASE("extract fills every field and vectorize has the documented layout", "[features]") {
   const pf::FeatureExtractor fx;
   const pf::ContextInput ctx{"/home/x/proj", {"a.py", "b.rs", "c.py"}, "feature/parser", "VS Code"};
-  const auto f = fx.extract("  Write a Python function that parses JSON.\n\n- must handle errors  ", ctx, pf::CorpusStats{});
+  const auto f =
+      fx.extract("  Write a Python function that parses JSON.\n\n- must handle errors  ", ctx, pf::CorpusStats{});
   CHECK(f.processed_input == "Write a Python function that parses JSON.\n- must handle errors");
   CHECK(f.domain == "programming");
   CHECK(f.languages == std::vector<std::string>{"python", "rust"});
@@ -384,7 +389,7 @@ TEST_CASE("extract fills every field and vectorize has the documented layout", "
   CHECK(v.segment(pf::FeatureExtractor::kDomainOffset, pf::kDomainCount).sum() == 1.0);
   CHECK(v[pf::FeatureExtractor::kHourOffset] == Approx(1.0));  // sin(pi/2)
   CHECK(v[pf::FeatureExtractor::kHourOffset + 1] == Approx(0.0).margin(1e-12));
-  CHECK(v[pf::FeatureExtractor::kBranchOffset + 1] == 1.0);   // feature
+  CHECK(v[pf::FeatureExtractor::kBranchOffset + 1] == 1.0);  // feature
   const auto slot = fx.hashed_slot("ide:vscode");
   const Eigen::VectorXd unknown_hour = fx.vectorize(f, -1);
   CHECK(unknown_hour.segment(pf::FeatureExtractor::kHourOffset, 3).isZero());
@@ -392,7 +397,8 @@ TEST_CASE("extract fills every field and vectorize has the documented layout", "
   // determinism: a second extractor gives the identical vector
   const pf::FeatureExtractor fx2;
   CHECK(fx2.vectorize(fx2.extract("  Write a Python function that parses JSON.\n\n- must handle errors  ", ctx,
-                                  pf::CorpusStats{}), 6) == v);
+                                  pf::CorpusStats{}),
+                      6) == v);
   CHECK(std::abs(v[slot.first]) > 0.0);
 
   pf::FeatureOptions small;
@@ -448,6 +454,42 @@ TEST_CASE("huge and random-byte prompts do not crash and stay linear", "[feature
     REQUIRE_NOTHROW(fx.vectorize(r, trial % 24));
     REQUIRE_NOTHROW(fx.terms(junk));
   }
+  // random strings over an alphabet of tricky pieces (multi-byte spaces, quotes, fences, invalid bytes)
+  const std::vector<std::string> pieces = {" ",
+                                           "\xC2\xA0",
+                                           "\n",
+                                           "\r\n",
+                                           "\t",
+                                           "'",
+                                           "'s",
+                                           "```",
+                                           "    ",
+                                           "a",
+                                           "Ab",
+                                           "1234",
+                                           "\xE3\x81\x8A",
+                                           "\xF0\x9F\x98\x80",
+                                           "\xFF",
+                                           "\xC3",
+                                           "-",
+                                           "- ",
+                                           "1. ",
+                                           "()",
+                                           "x^2",
+                                           "c++",
+                                           "_",
+                                           ".py",
+                                           "\xE2\x80\x99",
+                                           "\x00"};
+  for (int trial = 0; trial < 500; ++trial) {
+    std::string text;
+    const std::size_t len = rng() % 300;
+    for (std::size_t k = 0; k < len; ++k) text += pieces[rng() % pieces.size()];
+    pf::PromptFeatures r;
+    REQUIRE_NOTHROW(r = fx.extract(text, {}, pf::CorpusStats{}));
+    REQUIRE_NOTHROW(nlohmann::json(r).dump());
+    CHECK(r.token_count <= static_cast<std::int64_t>(text.size()));
+  }
 }
 
 // ---------------------------------------------------------------- real corpora
@@ -457,9 +499,9 @@ namespace {
 /// Maps a vicuna-bench category to the expected domain (documented in docs/features.md).
 std::string vicuna_expected(const std::string& category) {
   static const std::map<std::string, std::string> kMap = {
-      {"coding", "programming"}, {"writing", "writing"},  {"math", "math"},       {"roleplay", "roleplay"},
-      {"knowledge", "research"}, {"fermi", "math"},       {"generic", "general"}, {"common-sense", "general"},
-      {"counterfactual", "general"}};
+      {"coding", "programming"}, {"writing", "writing"},      {"math", "math"},
+      {"roleplay", "roleplay"},  {"knowledge", "research"},   {"fermi", "math"},
+      {"generic", "general"},    {"common-sense", "general"}, {"counterfactual", "general"}};
   const auto it = kMap.find(category);
   return it == kMap.end() ? "general" : it->second;
 }
@@ -513,7 +555,7 @@ TEST_CASE("domain accuracy and token ratios on the real corpora", "[features][co
     std::map<std::string, std::pair<int, int>> per_category;  // correct, total
     int total = 0;
     int correct = 0;
-    int mapped_total = 0;    // categories with a specific (non-general) domain
+    int mapped_total = 0;  // categories with a specific (non-general) domain
     int mapped_correct = 0;
     while (std::getline(lines, line)) {
       if (line.empty()) continue;
@@ -541,7 +583,7 @@ TEST_CASE("domain accuracy and token ratios on the real corpora", "[features][co
                 << pc.second << "\n";
     }
     CHECK(total == 80);
-    CHECK(static_cast<double>(correct) / total >= 0.45);
+    CHECK(static_cast<double>(correct) / total >= 0.55);
   }
 
   // awesome-chatgpt-prompts: for_devs TRUE -> technical group, FALSE -> anything else
@@ -570,7 +612,8 @@ TEST_CASE("domain accuracy and token ratios on the real corpora", "[features][co
       const bool devs = rows[r][devs_col] == "TRUE";
       const auto start = std::chrono::steady_clock::now();
       const auto f = fx.extract(prompt, {}, stats);
-      max_ms = std::max(max_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      max_ms =
+          std::max(max_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
       stats.add_document(fx.terms(prompt));
       ++domains[f.domain];
       const bool tech = technical_name(f.domain);
@@ -587,12 +630,14 @@ TEST_CASE("domain accuracy and token ratios on the real corpora", "[features][co
     const double tpr = tp + fn > 0 ? static_cast<double>(tp) / (tp + fn) : 0.0;
     const double tnr = tn + fp > 0 ? static_cast<double>(tn) / (tn + fp) : 0.0;
     std::cout << "features: " << corpus << " technical-vs-not accuracy " << tp + tn << "/" << total << " = " << acc
-              << " (for_devs TRUE recall " << tpr << ", FALSE recall " << tnr << ", balanced "
-              << (tpr + tnr) / 2 << "); chars/token " << chars / tokens << "; slowest extract " << max_ms
-              << " ms; domains:";
+              << " (for_devs TRUE recall " << tpr << ", FALSE recall " << tnr << ", balanced " << (tpr + tnr) / 2
+              << "); chars/token " << chars / tokens << "; slowest extract " << max_ms << " ms; domains:";
     for (const auto& [d, n] : domains) std::cout << " " << d << "=" << n;
     std::cout << "\n";
-    CHECK((tpr + tnr) / 2 >= 0.70);
-    CHECK(acc >= 0.75);
+    // Floors a little below the measured values (docs/features.md); acp-latest's for_devs label leaves many
+    // technical prompts FALSE, so its accuracy is lower.
+    const bool classic = std::string(corpus) == "acp-classic";
+    CHECK((tpr + tnr) / 2 >= (classic ? 0.85 : 0.75));
+    CHECK(acc >= (classic ? 0.85 : 0.65));
   }
 }

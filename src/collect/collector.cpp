@@ -64,6 +64,10 @@ CollectorCounters Collector::counters() const {
 // ----------------------------------------------------------------- validate + enrich
 
 Collector::Item Collector::prepare_text(std::string_view text, RecordResult& result) {
+  if (json_text_nests_deeper(text, kMaxJsonDepth)) {
+    result.error = fmt::format("the document nests deeper than {} levels", kMaxJsonDepth);
+    return Rejected{clock_.now_ms(), result.error, "", std::string(text)};
+  }
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(text.begin(), text.end());
@@ -143,6 +147,11 @@ RecordResult Collector::record(std::string_view json_text) {
 
 RecordResult Collector::record(const nlohmann::json& document) {
   RecordResult r;
+  if (json_nests_deeper(document, kMaxJsonDepth)) {
+    // Too deep to serialise safely: keep a description instead of the text.
+    r.error = fmt::format("the document nests deeper than {} levels", kMaxJsonDepth);
+    return submit(Rejected{clock_.now_ms(), r.error, "", "(a JSON document nested too deeply to store)"}, r);
+  }
   Item item = prepare_json(document, document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), r);
   return submit(std::move(item), std::move(r));
 }
@@ -158,6 +167,7 @@ RecordResult Collector::submit(Item item, RecordResult result) {
     std::vector<Item> batch;
     batch.push_back(std::move(item));
     write_batch(batch);
+    mark_duplicate(batch.front(), result);
     return result;
   }
   bool flush_now = false;
@@ -183,13 +193,16 @@ std::vector<RecordResult> Collector::record_batch(const std::vector<std::string>
   std::lock_guard<std::mutex> lock(write_mu_);
   flush_locked();  // keep arrival order: anything buffered goes first
   write_batch(items);
-  for (std::size_t i = 0; i < items.size(); ++i)
-    if (auto* rj = std::get_if<Rejected>(&items[i]); rj && results[i].accepted) {
-      results[i].accepted = false;  // a duplicate found at write time
-      results[i].error = rj->reason;
-      results[i].field = rj->field;
-    }
+  for (std::size_t i = 0; i < items.size(); ++i) mark_duplicate(items[i], results[i]);
   return results;
+}
+
+void Collector::mark_duplicate(const Item& written, RecordResult& result) {
+  if (auto* rj = std::get_if<Rejected>(&written); rj && result.accepted) {
+    result.accepted = false;  // a duplicate found at write time
+    result.error = rj->reason;
+    result.field = rj->field;
+  }
 }
 
 void Collector::flush() {

@@ -33,8 +33,31 @@ std::string type_name(const json& v) {
   }
 }
 
+/// A key as it appears in an error path: control characters escaped (a NUL would cut the message short).
+std::string printable_key(std::string_view key) {
+  std::string out;
+  out.reserve(key.size());
+  for (char c : key) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F)
+      out += fmt::format("\\u{:04x}", u);
+    else
+      out += c;
+  }
+  return out;
+}
+
 std::string join_path(const std::string& parent, std::string_view key) {
-  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
+  return parent.empty() ? printable_key(key) : parent + "." + printable_key(key);
+}
+
+/// True if `v` nests deeper than `limit` levels (the recursion itself stops at the limit).
+bool nests_deeper(const json& v, int limit) {
+  if (!v.is_structured()) return false;
+  if (limit == 0) return true;
+  for (const auto& child : v)
+    if (nests_deeper(child, limit - 1)) return true;
+  return false;
 }
 
 /// Reads one JSON object, tracking its path, and rejects keys it was not asked about.
@@ -283,7 +306,33 @@ bool is_uuid_v4(std::string_view s) noexcept {
   return v == '8' || v == '9' || v == 'a' || v == 'b' || v == 'A' || v == 'B';
 }
 
+bool json_text_nests_deeper(std::string_view text, int limit) noexcept {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+bool json_nests_deeper(const json& doc, int limit) { return nests_deeper(doc, limit); }
+
 Event parse_event(const json& doc, const ValidationLimits& lim) {
+  if (nests_deeper(doc, kMaxJsonDepth))
+    throw ValidationError("", fmt::format("the document nests deeper than {} levels", kMaxJsonDepth));
   ObjectReader r(doc, "", {"interaction_id", "timestamp", "session_id", "user_id", "input_data", "context_data",
                            "enhancement_data", "performance_metrics", "outcome_data"});
   Event e;
@@ -312,6 +361,8 @@ Event parse_event(const json& doc, const ValidationLimits& lim) {
 }
 
 Event parse_event_text(std::string_view text, const ValidationLimits& lim) {
+  if (json_text_nests_deeper(text, kMaxJsonDepth))
+    throw ValidationError("", fmt::format("the document nests deeper than {} levels", kMaxJsonDepth));
   json doc;
   try {
     doc = json::parse(text.begin(), text.end());

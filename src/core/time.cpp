@@ -94,7 +94,9 @@ std::optional<TimeMs> try_parse_rfc3339(std::string_view s) {
   if (second == 60) second = 59;  // leap second: clamp, POSIX time has none
   std::int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_min * 60;
-  return secs * 1000 + millis;
+  TimeMs t = secs * 1000 + millis;
+  if (t < 0 || t >= kMaxTimeMs) return std::nullopt;  // outside 1970-01-01 .. 9999-12-31 once in UTC
+  return t;
 }
 
 std::string format_rfc3339(TimeMs t) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -21,7 +22,8 @@ std::string shorten(std::string_view sql) {
 
 // ---------------------------------------------------------------- Database
 
-Database::Database(const std::string& path, OpenOptions options) : path_(path) {
+Database::Database(const std::string& path, OpenOptions options)
+    : path_(path), busy_timeout_ms_(options.busy_timeout_ms) {
   int flags = options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (options.create && !options.read_only) flags |= SQLITE_OPEN_CREATE;
   flags |= SQLITE_OPEN_NOMUTEX;
@@ -38,20 +40,7 @@ Database::Database(const std::string& path, OpenOptions options) : path_(path) {
     // The first read of the file: "file is not a database" surfaces here.
     query_int("PRAGMA schema_version");
     if (!options.read_only) {
-      // Switching to WAL needs a brief exclusive lock: retry while another process holds one.
-      for (int attempt = 0;; ++attempt) {
-        sqlite3_stmt* st = nullptr;
-        rc = sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &st, nullptr);
-        if (rc == SQLITE_OK) rc = sqlite3_step(st);
-        std::string mode = rc == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(st, 0)) : "";
-        sqlite3_finalize(st);
-        if (rc == SQLITE_ROW) {
-          if (mode != "wal" && mode != "memory") throw StorageError(-1, fmt::format("cannot set WAL mode on '{}' (got '{}')", path, mode));
-          break;
-        }
-        if ((rc & 0xFF) != SQLITE_BUSY || attempt > 200) fail(rc, "PRAGMA journal_mode=WAL");
-        std::this_thread::sleep_for(std::chrono::milliseconds(10 + attempt));
-      }
+      if (options.wal) enable_wal();
       exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     }
     exec("PRAGMA foreign_keys=ON");
@@ -63,13 +52,32 @@ Database::Database(const std::string& path, OpenOptions options) : path_(path) {
   }
 }
 
+void Database::enable_wal() {
+  // Switching to WAL needs a brief exclusive lock: retry while another process holds one.
+  for (int attempt = 0;; ++attempt) {
+    sqlite3_stmt* st = nullptr;
+    int rc = sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &st, nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    std::string mode = rc == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(st, 0)) : "";
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW) {
+      if (mode != "wal" && mode != "memory")
+        throw StorageError(-1, fmt::format("cannot set WAL mode on '{}' (got '{}')", path_, mode));
+      return;
+    }
+    if ((rc & 0xFF) != SQLITE_BUSY || attempt > 200) fail(rc, "PRAGMA journal_mode=WAL");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 + attempt));
+  }
+}
+
 Database::~Database() {
   cache_.clear();  // statements must be finalised before the connection closes
   if (db_) sqlite3_close_v2(db_);
 }
 
 Database::Database(Database&& other) noexcept
-    : db_(other.db_), path_(std::move(other.path_)), cache_(std::move(other.cache_)) {
+    : db_(other.db_), path_(std::move(other.path_)), busy_timeout_ms_(other.busy_timeout_ms_),
+      cache_(std::move(other.cache_)) {
   other.db_ = nullptr;
 }
 
@@ -79,6 +87,7 @@ Database& Database::operator=(Database&& other) noexcept {
     if (db_) sqlite3_close_v2(db_);
     db_ = other.db_;
     path_ = std::move(other.path_);
+    busy_timeout_ms_ = other.busy_timeout_ms_;
     cache_ = std::move(other.cache_);
     other.db_ = nullptr;
   }
@@ -208,15 +217,25 @@ std::string Statement::column_blob(int col) const {
 
 // ---------------------------------------------------------------- Transaction
 
-Transaction::Transaction(Database& db) : db_(db) {
-  // The busy handler already waits busy_timeout; this loop covers the cases where SQLite returns
-  // SQLITE_BUSY without calling it (e.g. WAL recovery by another connection).
-  for (int attempt = 0;; ++attempt) {
-    int rc = sqlite3_exec(db_.handle(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
-    if (rc == SQLITE_OK) return;
-    if ((rc & 0xFF) != SQLITE_BUSY || attempt >= 50) db_.fail(rc, "BEGIN IMMEDIATE");
-    std::this_thread::sleep_for(std::chrono::milliseconds(5 * (attempt + 1)));
+namespace {
+/// Runs `sql`, retrying SQLITE_BUSY with a short backoff until the busy timeout has passed. The busy
+/// handler normally absorbs contention; this covers the cases where SQLite returns SQLITE_BUSY without
+/// calling it (e.g. while another connection runs WAL recovery).
+int exec_retrying_busy(Database& db, const char* sql) {
+  auto start = std::chrono::steady_clock::now();
+  for (int attempt = 1;; ++attempt) {
+    int rc = sqlite3_exec(db.handle(), sql, nullptr, nullptr, nullptr);
+    if ((rc & 0xFF) != SQLITE_BUSY) return rc;
+    auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    if (waited.count() >= db.busy_timeout_ms()) return rc;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(attempt, 20)));
   }
+}
+}  // namespace
+
+Transaction::Transaction(Database& db) : db_(db) {
+  int rc = exec_retrying_busy(db_, "BEGIN IMMEDIATE");
+  if (rc != SQLITE_OK) db_.fail(rc, "BEGIN IMMEDIATE");
 }
 
 Transaction::~Transaction() {
@@ -224,15 +243,9 @@ Transaction::~Transaction() {
 }
 
 void Transaction::commit() {
-  for (int attempt = 0;; ++attempt) {
-    int rc = sqlite3_exec(db_.handle(), "COMMIT", nullptr, nullptr, nullptr);
-    if (rc == SQLITE_OK) {
-      done_ = true;
-      return;
-    }
-    if ((rc & 0xFF) != SQLITE_BUSY || attempt >= 50) db_.fail(rc, "COMMIT");
-    std::this_thread::sleep_for(std::chrono::milliseconds(5 * (attempt + 1)));
-  }
+  int rc = exec_retrying_busy(db_, "COMMIT");
+  if (rc != SQLITE_OK) db_.fail(rc, "COMMIT");
+  done_ = true;
 }
 
 }  // namespace promptlearn::store

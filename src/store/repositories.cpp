@@ -14,8 +14,17 @@ std::optional<std::string> json_list(const std::optional<std::vector<std::string
 
 }  // namespace
 
-Store::Store(const std::string& path, OpenOptions options) : db_(path, options) {
+namespace {
+OpenOptions without_wal(OpenOptions o) {
+  o.wal = false;  // switched on only once the file is known to be ours
+  return o;
+}
+}  // namespace
+
+Store::Store(const std::string& path, OpenOptions options) : db_(path, without_wal(options)) {
   if (!options.read_only) {
+    check_ownership(db_);
+    if (options.wal) db_.enable_wal();
     migrate(db_);
   } else if (db_.query_int("PRAGMA user_version") != kSchemaVersion) {
     throw StorageError(-1, "'" + path + "' is not a promptlearn database of schema version " +

@@ -155,27 +155,18 @@ static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion, "o
 
 }  // namespace
 
-void migrate(Database& db) {
-  auto check = [&](std::int64_t version) {
-    if (version > kSchemaVersion)
-      throw StorageError(-1, fmt::format("'{}' has schema version {}, newer than this library's {}; upgrade "
-                                         "promptlearn to open it (the file was not modified)",
-                                         db.path(), version, kSchemaVersion));
-  };
-  std::int64_t version = db.query_int("PRAGMA user_version");
-  check(version);
-  if (version == kSchemaVersion) {
-    if (db.query_int("PRAGMA application_id") != kApplicationId)
-      throw StorageError(-1, fmt::format("'{}' is not a promptlearn database (application_id differs)", db.path()));
-    return;
-  }
-  Transaction tx(db);
-  // Re-read inside the write lock: another process may have migrated meanwhile.
-  version = db.query_int("PRAGMA user_version");
-  check(version);
-  std::int64_t app = db.query_int("PRAGMA application_id");
+void check_ownership(Database& db) {
+  // One statement, so one consistent snapshot: another process may be migrating the file right now.
+  Statement st(db,
+               "SELECT (SELECT user_version FROM pragma_user_version), "
+               "(SELECT application_id FROM pragma_application_id), (SELECT count(*) FROM sqlite_schema)");
+  st.step();
+  const std::int64_t version = st.column_int64(0), app = st.column_int64(1), objects = st.column_int64(2);
+  if (version > kSchemaVersion)
+    throw StorageError(-1, fmt::format("'{}' has schema version {}, newer than this library's {}; upgrade "
+                                       "promptlearn to open it (the file was not modified)",
+                                       db.path(), version, kSchemaVersion));
   if (version == 0) {
-    std::int64_t objects = db.query_int("SELECT count(*) FROM sqlite_schema");
     if (objects != 0 || (app != 0 && app != kApplicationId))
       throw StorageError(-1, fmt::format("'{}' is an SQLite database of another application ({} objects, "
                                          "application_id {}); refusing to add promptlearn tables to it",
@@ -183,6 +174,15 @@ void migrate(Database& db) {
   } else if (app != kApplicationId) {
     throw StorageError(-1, fmt::format("'{}' is not a promptlearn database (application_id {})", db.path(), app));
   }
+}
+
+void migrate(Database& db) {
+  check_ownership(db);
+  if (db.query_int("PRAGMA user_version") == kSchemaVersion) return;
+  Transaction tx(db);
+  // Check again inside the write lock: another process may have migrated (or written) meanwhile.
+  check_ownership(db);
+  std::int64_t version = db.query_int("PRAGMA user_version");
   for (std::int64_t v = version; v < kSchemaVersion; ++v) db.exec(kMigrations[v]);
   db.exec(fmt::format("PRAGMA application_id={}; PRAGMA user_version={}", kApplicationId, kSchemaVersion));
   tx.commit();

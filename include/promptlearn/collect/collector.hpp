@@ -55,7 +55,8 @@ class Collector {
   Collector& operator=(const Collector&) = delete;
 
   /// Validates and records one JSON document. In synchronous mode it is committed before return;
-  /// in buffered mode it is queued (and the batch written when full). Invalid input never throws:
+  /// in buffered mode it is queued (and the batch written when full); a duplicate interaction_id is
+  /// then only found when the batch is written (it goes to rejected_events and counters().rejected). Invalid input never throws:
   /// the result says why and the raw text is kept in rejected_events.
   /// @throws StorageError when the file cannot be written (the event is then not acknowledged).
   RecordResult record(std::string_view json_text);
@@ -103,6 +104,8 @@ class Collector {
   Item prepare_event(Event event, std::string payload, RecordResult& result);
   void enrich(Accepted& a);
   RecordResult submit(Item item, RecordResult result);
+  /// A duplicate interaction is only found when written: report it in the result.
+  static void mark_duplicate(const Item& written, RecordResult& result);
   /// Writes items in one transaction; returns how many accepted items turned out duplicates.
   void write_batch(std::vector<Item>& items);
   void apply_sections(const Event& e, TimeMs ts, TimeMs received, const char* only_kind);

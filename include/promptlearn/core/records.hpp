@@ -122,6 +122,15 @@ struct ValidationLimits {
   std::size_t max_keyword_chars = 200;
 };
 
+/// Deepest nesting of arrays/objects a wire document may have (they have 4; the bound keeps
+/// recursive JSON code safe from stack exhaustion on hostile input).
+inline constexpr int kMaxJsonDepth = 32;
+
+/// True if the JSON text nests arrays/objects deeper than `limit` (a linear scan, no parsing).
+bool json_text_nests_deeper(std::string_view text, int limit) noexcept;
+/// True if the JSON value nests deeper than `limit` (recursion bounded by `limit`).
+bool json_nests_deeper(const nlohmann::json& doc, int limit);
+
 /// True if `s` is a canonical RFC 4122 version-4 UUID (8-4-4-4-12 hex, version nibble 4, variant 8-b).
 bool is_uuid_v4(std::string_view s) noexcept;
 

@@ -59,14 +59,14 @@ inline std::string first_word(std::string_view sentence, std::size_t& end) {
 /// True if `w` is an imperative verb that usually opens an instruction.
 inline bool is_imperative(std::string_view w) noexcept {
   constexpr std::string_view kVerbs[] = {
-      "add",       "analyze",   "answer",   "avoid",     "build",    "calculate", "change",   "check",
-      "choose",    "compare",   "convert",  "create",    "define",   "describe",  "design",   "determine",
-      "develop",   "do",        "don't",    "draft",     "edit",     "ensure",    "explain",  "extract",
-      "find",      "fix",       "focus",    "format",    "generate", "give",      "identify", "implement",
-      "include",   "keep",      "limit",    "list",      "make",     "never",     "optimize", "organize",
-      "outline",   "prepare",   "provide",  "refactor",  "remove",   "replace",   "respond",  "return",
-      "review",    "rewrite",   "show",     "solve",     "sort",     "start",     "suggest",  "summarize",
-      "tell",      "test",      "translate", "update",   "use",      "validate",  "verify",   "write"};
+      "add",     "analyze", "answer",    "avoid",    "build",    "calculate", "change",   "check",
+      "choose",  "compare", "convert",   "create",   "define",   "describe",  "design",   "determine",
+      "develop", "do",      "don't",     "draft",    "edit",     "ensure",    "explain",  "extract",
+      "find",    "fix",     "focus",     "format",   "generate", "give",      "identify", "implement",
+      "include", "keep",    "limit",     "list",     "make",     "never",     "optimize", "organize",
+      "outline", "prepare", "provide",   "refactor", "remove",   "replace",   "respond",  "return",
+      "review",  "rewrite", "show",      "solve",    "sort",     "start",     "suggest",  "summarize",
+      "tell",    "test",    "translate", "update",   "use",      "validate",  "verify",   "write"};
   for (auto v : kVerbs) {
     if (v == w) return true;
   }
@@ -75,8 +75,8 @@ inline bool is_imperative(std::string_view w) noexcept {
 
 /// True if a lower-case word marks a constraint.
 inline bool is_constraint_marker(std::string_view w) noexcept {
-  constexpr std::string_view kMarkers[] = {"always", "avoid",  "cannot", "don't",    "ensure",   "exactly",
-                                           "must",   "never",  "only",   "require",  "required", "requires",
+  constexpr std::string_view kMarkers[] = {"always", "avoid",   "cannot",  "don't",     "ensure",   "exactly",
+                                           "must",   "never",   "only",    "require",   "required", "requires",
                                            "should", "without", "mustn't", "shouldn't", "least"};
   for (auto m : kMarkers) {
     if (m == w) return true;
@@ -156,7 +156,7 @@ inline ComplexityComponents analyze_complexity(std::string_view s, std::int64_t 
     std::size_t k = 0;
     std::size_t indent = 0;
     while (k < line.size() && (line[k] == ' ' || line[k] == '\t')) {
-      indent += line[k] == '\t' ? 4 : 1;
+      indent += line[k] == '\t' ? 4u : 1u;
       ++k;
     }
     const std::string_view t = line.substr(k);

@@ -39,14 +39,14 @@ enum class Domain : int {
 /// Number of Domain values.
 inline constexpr int kDomainCount = 8;
 /// Minimum winning score; below it the prompt is "general".
-inline constexpr double kMinDomainScore = 2.0;
+inline constexpr double kMinDomainScore = 3.0;
 /// Pseudo-score of "general" in the confidence denominator.
 inline constexpr double kDomainPrior = 2.0;
 
 /// Wire name of a domain ("programming", "data_analysis", ...).
 inline std::string_view domain_name(Domain d) noexcept {
-  constexpr std::array<std::string_view, kDomainCount> kNames = {
-      "general", "programming", "writing", "data_analysis", "devops", "research", "math", "roleplay"};
+  constexpr std::array<std::string_view, kDomainCount> kNames = {"general", "programming", "writing", "data_analysis",
+                                                                 "devops",  "research",    "math",    "roleplay"};
   const int i = static_cast<int>(d);
   return (i >= 0 && i < kDomainCount) ? kNames[static_cast<std::size_t>(i)] : std::string_view("general");
 }
@@ -66,23 +66,23 @@ inline bool is_technical(Domain d) noexcept {
 
 /// Result of classify_domain.
 struct DomainResult {
-  Domain domain = Domain::kGeneral;                ///< best domain, or general
-  double confidence = 1.0;                         ///< 0..1, see the file comment
-  std::array<double, kDomainCount> scores{};       ///< raw score per domain (general's is 0)
+  Domain domain = Domain::kGeneral;           ///< best domain, or general
+  double confidence = 1.0;                    ///< 0..1, see the file comment
+  std::array<double, kDomainCount> scores{};  ///< raw score per domain (general's is 0)
 };
 
 namespace detail {
 
 /// Code-likeness signal counts of a text (see domain_signals).
 struct SignalCounts {
-  std::int64_t code_lines = 0;      ///< lines that look like source code
-  std::int64_t code_symbols = 0;    ///< "()", "=>", "->", "::", "==", "!=", "&&", "||", "+=", "</"
-  std::int64_t fences = 0;          ///< ``` fences
-  std::int64_t shell_lines = 0;     ///< "$ cmd", "sudo ...", "kubectl ..."
-  std::int64_t code_files = 0;      ///< name.py, main.cpp, ...
-  std::int64_t ops_files = 0;       ///< *.yml, *.tf, *.sh, Dockerfile
-  std::int64_t data_files = 0;      ///< *.csv, *.xlsx, *.parquet
-  std::int64_t math_exprs = 0;      ///< "3 + 4", "x^2", "12/5"
+  std::int64_t code_lines = 0;    ///< lines that look like source code
+  std::int64_t code_symbols = 0;  ///< "()", "=>", "->", "::", "==", "!=", "&&", "||", "+=", "</"
+  std::int64_t fences = 0;        ///< ``` fences
+  std::int64_t shell_lines = 0;   ///< "$ cmd", "sudo ...", "kubectl ..."
+  std::int64_t code_files = 0;    ///< name.py, main.cpp, ...
+  std::int64_t ops_files = 0;     ///< *.yml, *.tf, *.sh, Dockerfile
+  std::int64_t data_files = 0;    ///< *.csv, *.xlsx, *.parquet
+  std::int64_t math_exprs = 0;    ///< "3 + 4", "x^2", "12/5"
 };
 
 inline bool starts_with(std::string_view s, std::string_view p) noexcept {
@@ -95,9 +95,9 @@ inline bool ends_with(std::string_view s, std::string_view p) noexcept {
 
 /// Classifies a lower-case file extension: 1 code, 2 ops, 3 data, 0 none.
 inline int extension_kind(std::string_view ext) noexcept {
-  constexpr std::string_view kCode[] = {"c", "cc", "clj", "cpp", "cs", "cxx", "dart", "ex", "go", "h", "hpp",
-                                        "hs", "java", "js", "jsx", "kt", "lua", "m", "php", "pl", "py", "rb",
-                                        "rs", "scala", "sol", "swift", "ts", "tsx", "vue", "zig"};
+  constexpr std::string_view kCode[] = {"c",   "cc", "clj",  "cpp",   "cs",  "cxx",   "dart", "ex",  "go",  "h",
+                                        "hpp", "hs", "java", "js",    "jsx", "kt",    "lua",  "m",   "php", "pl",
+                                        "py",  "rb", "rs",   "scala", "sol", "swift", "ts",   "tsx", "vue", "zig"};
   constexpr std::string_view kOps[] = {"conf", "dockerfile", "ini", "service", "sh", "tf", "yaml", "yml"};
   constexpr std::string_view kData[] = {"csv", "ipynb", "parquet", "tsv", "xls", "xlsx"};
   for (auto e : kCode) {
@@ -115,22 +115,23 @@ inline int extension_kind(std::string_view ext) noexcept {
 /// True for a line that looks like source code (after stripping indentation).
 inline bool looks_like_code_line(std::string_view t) noexcept {
   constexpr std::string_view kStarts[] = {
-      "def ",     "class ",     "import ",   "#include", "function ", "return ",   "public ",  "private ",
-      "const ",   "let ",       "var ",      "fn ",      "func ",     "package ",  "using ",   "template<",
-      "template <", "console.", "print(",    "printf(",  "if (",      "for (",     "while (",  "} else",
-      "elif ",    "async def ", "export ",   "struct ",  ">>> ",      "//",        "/*",       "#!/",
-      "for i in ", "int main",  "std::",     "self."};
+      "def ",    "class ",  "import ", "#include", "function ", "return ",   "public ",   "private ",   "const ",
+      "let ",    "var ",    "fn ",     "func ",    "package ",  "using ",    "template<", "template <", "console.",
+      "print(",  "printf(", "if (",    "for (",    "while (",   "} else",    "elif ",     "async def ", "export ",
+      "struct ", ">>> ",    "//",      "/*",       "#!/",       "for i in ", "int main",  "std::",      "self."};
   for (auto p : kStarts) {
     if (starts_with(t, p)) return true;
   }
   if (starts_with(t, "from ") && t.find(" import ") != std::string_view::npos) return true;
-  return ends_with(t, ";") || ends_with(t, "{") || t == "}" || t == "};" || ends_with(t, "):");
+  // JSON / YAML-shaped structure ("key": {, lone braces) is data, not code
+  const bool json_like = starts_with(t, "\"") || t.find("\":") != std::string_view::npos;
+  return ends_with(t, ";") || (ends_with(t, "{") && !json_like && t.size() > 1) || ends_with(t, "):");
 }
 
 /// True for a shell command line.
 inline bool looks_like_shell_line(std::string_view t) noexcept {
-  constexpr std::string_view kStarts[] = {"$ ",      "sudo ",   "apt ",    "apt-get ", "docker ", "kubectl ",
-                                          "helm ",   "systemctl ", "chmod ", "curl ",    "ssh ",    "terraform "};
+  constexpr std::string_view kStarts[] = {"$ ",    "sudo ",      "apt ",   "apt-get ", "docker ", "kubectl ",
+                                          "helm ", "systemctl ", "chmod ", "curl ",    "ssh ",    "terraform "};
   for (auto p : kStarts) {
     if (starts_with(t, p)) return true;
   }
@@ -198,10 +199,17 @@ inline SignalCounts domain_signals(std::string_view s) {
     if (ext.empty() || j - i > 10) continue;
     if (j < n && (detail::is_lower(s[j]) || detail::is_upper(s[j]) || detail::is_digit(s[j]) || s[j] == '(')) continue;
     switch (extension_kind(ext)) {
-      case 1: ++out.code_files; break;
-      case 2: ++out.ops_files; break;
-      case 3: ++out.data_files; break;
-      default: break;
+      case 1:
+        ++out.code_files;
+        break;
+      case 2:
+        ++out.ops_files;
+        break;
+      case 3:
+        ++out.data_files;
+        break;
+      default:
+        break;
     }
   }
   return out;
@@ -216,8 +224,8 @@ inline double repeat_weight(std::int64_t count) noexcept {
 inline std::pair<std::size_t, std::size_t> lexicon_range(std::string_view term) noexcept {
   const auto* first = std::begin(kLexicon);
   const auto* last = std::end(kLexicon);
-  const auto lo = std::lower_bound(first, last, term,
-                                   [](const LexiconEntry& e, std::string_view t) { return e.term < t; });
+  const auto lo =
+      std::lower_bound(first, last, term, [](const LexiconEntry& e, std::string_view t) { return e.term < t; });
   auto hi = lo;
   while (hi != last && hi->term == term) ++hi;
   return {static_cast<std::size_t>(lo - first), static_cast<std::size_t>(hi - first)};
@@ -257,10 +265,13 @@ inline DomainResult classify_domain(std::string_view text) {
   });
   DomainResult out;
   for (std::size_t e = 0; e < kEntries; ++e) {
-    if (hits[e] > 0) out.scores[static_cast<std::size_t>(kLexicon[e].domain)] += kLexicon[e].weight * detail::repeat_weight(hits[e]);
+    if (hits[e] > 0)
+      out.scores[static_cast<std::size_t>(kLexicon[e].domain)] += kLexicon[e].weight * detail::repeat_weight(hits[e]);
   }
   const detail::SignalCounts sig = detail::domain_signals(text);
-  auto add = [&](Domain d, double w, std::int64_t c) { out.scores[static_cast<std::size_t>(d)] += w * detail::repeat_weight(c); };
+  auto add = [&](Domain d, double w, std::int64_t c) {
+    out.scores[static_cast<std::size_t>(d)] += w * detail::repeat_weight(c);
+  };
   add(Domain::kProgramming, 2.0, sig.code_lines);
   add(Domain::kProgramming, 0.75, sig.code_symbols);
   add(Domain::kProgramming, 1.5, sig.fences);

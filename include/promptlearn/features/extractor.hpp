@@ -24,12 +24,11 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "promptlearn/core/error.hpp"
 #include "promptlearn/features/complexity.hpp"
@@ -42,7 +41,7 @@ namespace promptlearn::features {
 
 /// Options of the feature extractor; member initialisers are the defaults.
 struct FeatureOptions {
-  int hash_dim = 256;            ///< dimension of the hashed sparse part of the vector, 8..2^20
+  int hash_dim = 256;             ///< dimension of the hashed sparse part of the vector, 8..2^20
   std::size_t max_keywords = 10;  ///< detected_keywords kept, 0..1000
 
   /// @throws ConfigError naming "features.hash_dim" or "features.max_keywords" when out of range.
@@ -60,20 +59,20 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FeatureOptions, hash_dim, max_ke
 
 /// Everything the extractor derives from one prompt and its context.
 struct PromptFeatures {
-  std::string processed_input;               ///< normalize_text(prompt): valid UTF-8, case kept
-  std::int64_t token_count = 0;              ///< estimate_tokens (approximate cl100k count)
-  double complexity_score = 1.0;             ///< 1..10, see complexity.hpp
+  std::string processed_input;                 ///< normalize_text(prompt): valid UTF-8, case kept
+  std::int64_t token_count = 0;                ///< estimate_tokens (approximate cl100k count)
+  double complexity_score = 1.0;               ///< 1..10, see complexity.hpp
   std::vector<std::string> detected_keywords;  ///< lower case, ranked by TF-IDF
-  std::string domain = "general";            ///< domain_name of the classifier's choice
-  double domain_confidence = 1.0;            ///< 0..1
-  std::vector<std::string> languages;        ///< from recent_files, distinct, first-seen order
-  std::string branch_kind = "none";          ///< main | feature | fix | release | other | none
-  std::string ide = "none";                  ///< vscode | jetbrains | vim | emacs | claude-code | other | none
-  int code_blocks = 0;                       ///< complexity component
-  int requirements = 0;                      ///< complexity component
-  double technical_density = 0.0;            ///< complexity component, 0..1
-  std::int64_t char_count = 0;               ///< code points of the sanitised prompt (layout kept)
-  std::int64_t word_count = 0;               ///< whitespace-separated words
+  std::string domain = "general";              ///< domain_name of the classifier's choice
+  double domain_confidence = 1.0;              ///< 0..1
+  std::vector<std::string> languages;          ///< from recent_files, distinct, first-seen order
+  std::string branch_kind = "none";            ///< main | feature | fix | release | other | none
+  std::string ide = "none";                    ///< vscode | jetbrains | vim | emacs | claude-code | other | none
+  int code_blocks = 0;                         ///< complexity component
+  int requirements = 0;                        ///< complexity component
+  double technical_density = 0.0;              ///< complexity component, 0..1
+  std::int64_t char_count = 0;                 ///< code points of the sanitised prompt (layout kept)
+  std::int64_t word_count = 0;                 ///< whitespace-separated words
 };
 
 /// Writes every field under its member name.
@@ -148,7 +147,8 @@ class FeatureExtractor {
     f.requirements = c.requirements;
     f.technical_density = c.technical_density;
     f.complexity_score = complexity_score(c);
-    for (auto& k : rank_keywords(clean, corpus, options_.max_keywords)) f.detected_keywords.push_back(std::move(k.term));
+    for (auto& k : rank_keywords(clean, corpus, options_.max_keywords))
+      f.detected_keywords.push_back(std::move(k.term));
     const DomainResult d = classify_domain(clean);
     f.domain = std::string(domain_name(d.domain));
     f.domain_confidence = d.confidence;

@@ -108,9 +108,9 @@ inline std::vector<std::string> extract_terms(std::string_view text) {
   return out;
 }
 
-/// Document frequencies of hashed terms (bucket = stable_hash(term) mod buckets), for TF-IDF. Fixed memory (one uint32 per bucket, saturating);
-/// two terms sharing a bucket share a count. Mergeable: merging the stats of two document sets equals
-/// the stats of their union. Thread-safety: const members may run concurrently; mutation needs exclusion.
+/// Document frequencies of hashed terms (bucket = stable_hash(term) mod buckets), for TF-IDF. Fixed memory (one uint32
+/// per bucket, saturating); two terms sharing a bucket share a count. Mergeable: merging the stats of two document sets
+/// equals the stats of their union. Thread-safety: const members may run concurrently; mutation needs exclusion.
 class CorpusStats {
  public:
   /// Empty statistics with `buckets` hashed term buckets.
@@ -207,13 +207,13 @@ class CorpusStats {
   static CorpusStats from_blob(std::string_view blob) {
     constexpr std::size_t kHeader = 4 + 1 + 4 + 8;
     if (blob.size() < kHeader) {
-      throw ValidationError("corpus_stats", "blob of " + std::to_string(blob.size()) +
-                                                " bytes is shorter than the 17-byte header");
+      throw ValidationError("corpus_stats",
+                            "blob of " + std::to_string(blob.size()) + " bytes is shorter than the 17-byte header");
     }
     if (blob.substr(0, 4) != "PLCS") throw ValidationError("corpus_stats", "blob does not start with \"PLCS\"");
     if (static_cast<unsigned char>(blob[4]) != kBlobVersion) {
-      throw ValidationError("corpus_stats", "blob version " + std::to_string(static_cast<unsigned char>(blob[4])) +
-                                                " is not 1");
+      throw ValidationError("corpus_stats",
+                            "blob version " + std::to_string(static_cast<unsigned char>(blob[4])) + " is not 1");
     }
     const std::uint64_t buckets = get_le(blob, 5, 4);
     const std::uint64_t documents = get_le(blob, 9, 8);
@@ -277,7 +277,7 @@ class CorpusStats {
   }
   static std::uint64_t get_le(std::string_view s, std::size_t pos, int bytes) {
     std::uint64_t v = 0;
-    for (int k = 0; k < bytes; ++k) v |= std::uint64_t{static_cast<unsigned char>(s[pos + k])} << (8 * k);
+    for (int k = 0; k < bytes; ++k) v |= std::uint64_t{static_cast<unsigned char>(s[pos + static_cast<std::size_t>(k)])} << (8 * k);
     return v;
   }
 

@@ -284,21 +284,22 @@ inline std::int64_t estimate_tokens(std::string_view s) noexcept {
     // 5-7. whitespace: \s*[\r\n]+ | \s+(?!\S) | \s+
     std::size_t j = i;
     std::size_t last_newline = n;
+    std::size_t last_start = i;  // start of the run's last code point
+    std::size_t chars = 0;
     while (j < n) {
       std::size_t l = 0;
       const CharClass k = class_at(j, &l);
       if (k != CharClass::kSpace && k != CharClass::kNewline) break;
       if (k == CharClass::kNewline) last_newline = j;
+      last_start = j;
+      ++chars;
       j += l;
     }
     std::size_t end = j;
     if (last_newline != n) {
       end = last_newline + 1;  // \s*[\r\n]+ up to and including the last line break of the run
-    } else if (j < n && j - i > 1) {
-      // \s+(?!\S): leave the last whitespace character for the following piece
-      std::size_t k = j - 1;
-      while (k > i && (static_cast<unsigned char>(s[k]) & 0xC0u) == 0x80u) --k;
-      end = k;
+    } else if (j < n && chars > 1) {
+      end = last_start;  // \s+(?!\S): leave the last whitespace character for the following piece
     }
     const auto run = static_cast<std::int64_t>(end - i);
     tokens += 1 + (run - 1) / 16;

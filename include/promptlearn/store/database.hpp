@@ -19,6 +19,7 @@ struct OpenOptions {
   bool read_only = false;
   int busy_timeout_ms = 60000;      ///< how long a writer waits for another process's lock
   bool synchronous_full = true;     ///< PRAGMA synchronous=FULL (durable on power loss) or NORMAL (durable on process kill)
+  bool wal = true;                  ///< switch the file to WAL when opening (Store does it after checking the file is its own)
 };
 
 class Database;
@@ -86,6 +87,8 @@ class Database {
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
+  /// Switches the file to WAL journal mode (retrying while another process holds a lock). @throws StorageError
+  void enable_wal();
   /// Runs one or more statements that return no rows. @throws StorageError
   void exec(std::string_view sql);
   /// A statement prepared once per connection and reused (reset before it is returned).
@@ -96,17 +99,21 @@ class Database {
   int changes() const;
   const std::string& path() const { return path_; }
   sqlite3* handle() const { return db_; }
+  /// The busy timeout this connection was opened with (ms).
+  int busy_timeout_ms() const { return busy_timeout_ms_; }
   /// Throws StorageError for result code `rc` with SQLite's message and `context` (usually the SQL).
   [[noreturn]] void fail(int rc, std::string_view context) const;
 
  private:
   sqlite3* db_ = nullptr;
   std::string path_;
+  int busy_timeout_ms_ = 0;
   std::map<std::string, std::unique_ptr<Statement>, std::less<>> cache_;
 };
 
 /// BEGIN IMMEDIATE ... COMMIT; rolls back in its destructor unless committed, never throws from it.
-/// SQLITE_BUSY at BEGIN (another process's writer) is retried with backoff up to the busy timeout.
+/// SQLITE_BUSY at BEGIN or COMMIT that SQLite's busy handler did not absorb is retried with backoff
+/// until the connection's busy timeout has passed.
 class Transaction {
  public:
   explicit Transaction(Database& db);

@@ -19,6 +19,10 @@ inline constexpr int kSchemaVersion = 1;
 /// PRAGMA application_id of a promptlearn file ("Plrn").
 inline constexpr std::int64_t kApplicationId = 0x506C726E;
 
+/// Refuses (without writing anything) a file with a newer schema or one that belongs to another
+/// application. A new, empty file passes. @throws StorageError
+void check_ownership(Database& db);
+
 /// Brings the file to kSchemaVersion: creates a new file's schema, runs forward migrations on an older
 /// one (never destructive), refuses a newer schema or a foreign SQLite file without touching it.
 /// @throws StorageError

@@ -82,8 +82,7 @@ enum class CharClass { kLetter, kDigit, kSpace, kNewline, kOther };
 /// True for the whitespace code points the scanners recognise (ASCII, NBSP, Unicode spaces, ideographic).
 inline bool is_space_cp(char32_t cp) noexcept {
   return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\v' || cp == '\f' || cp == 0xA0 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
 /// Classifies a code point. ASCII is exact; beyond ASCII, known punctuation/symbol blocks are kOther and
@@ -108,9 +107,7 @@ inline CharClass classify(char32_t cp) noexcept {
 }
 
 /// ASCII lower-casing of one byte (other bytes unchanged).
-inline char ascii_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
+inline char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 /// True for an ASCII upper-case letter.
 inline bool is_upper(char c) noexcept { return c >= 'A' && c <= 'Z'; }
