@@ -66,23 +66,63 @@ std::vector<std::string> make_rows(std::size_t n, std::uint64_t seed) {
   return rows;
 }
 
-// Baseline: the same rows, parsed beforehand, inserted with one prepared statement in batches.
-double baseline_rows_per_s(const std::vector<std::string>& rows, std::size_t batch) {
-  std::vector<promptlearn::Event> events;
-  events.reserve(rows.size());
-  for (const auto& r : rows) events.push_back(promptlearn::parse_event_text(r));
+// One stored value of any SQLite type.
+struct Value {
+  int type;  // 1 integer, 2 real, 3 text, 4 blob, 5 null
+  std::int64_t i = 0;
+  double d = 0;
+  std::string s;
+};
+
+// The rows exactly as the engine stored them (all columns of `interactions`, in insertion order).
+std::vector<std::vector<Value>> stored_rows(const std::string& path) {
+  promptlearn::store::Database db(path);
+  promptlearn::store::Statement q(db, "SELECT * FROM interactions ORDER BY received_at, interaction_id");
+  std::vector<std::vector<Value>> rows;
+  while (q.step()) {
+    std::vector<Value> row(static_cast<std::size_t>(q.column_count()));
+    for (int c = 0; c < q.column_count(); ++c) {
+      Value& v = row[static_cast<std::size_t>(c)];
+      v.type = q.column_type(c);
+      if (v.type == 1) v.i = q.column_int64(c);
+      if (v.type == 2) v.d = q.column_double(c);
+      if (v.type == 3) v.s = q.column_text(c);
+      if (v.type == 4) v.s = q.column_blob(c);
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// Baseline: the same rows (identical column values) inserted with one prepared statement, in the
+// same batch size, into a fresh file with the same schema, indexes and synchronous=FULL.
+double baseline_rows_per_s(const std::vector<std::vector<Value>>& rows, std::size_t batch) {
   std::string path = temp_db("baseline");
   double rate;
   {
     promptlearn::store::Store store(path);
+    std::string sql = "INSERT INTO interactions VALUES (";
+    for (std::size_t c = 0; c < rows.at(0).size(); ++c) sql += c ? ",?" : "?";
+    sql += ")";
+    promptlearn::store::Statement insert(store.db(), sql);
     auto t0 = Clock::now();
-    for (std::size_t i = 0; i < events.size(); i += batch) {
+    for (std::size_t i = 0; i < rows.size(); i += batch) {
       promptlearn::store::Transaction tx(store.db());
-      for (std::size_t j = i; j < std::min(events.size(), i + batch); ++j)
-        store.insert_interaction(events[j], *events[j].timestamp, "{}", *events[j].timestamp);
+      for (std::size_t j = i; j < std::min(rows.size(), i + batch); ++j) {
+        for (std::size_t c = 0; c < rows[j].size(); ++c) {
+          const Value& v = rows[j][c];
+          int idx = static_cast<int>(c + 1);
+          if (v.type == 1) insert.bind(idx, v.i);
+          else if (v.type == 2) insert.bind(idx, v.d);
+          else if (v.type == 3) insert.bind(idx, std::string_view(v.s));
+          else if (v.type == 4) insert.bind_blob(idx, v.s);
+          else insert.bind_null(idx);
+        }
+        insert.run();
+      }
       tx.commit();
     }
-    rate = static_cast<double>(events.size()) / seconds_since(t0);
+    rate = static_cast<double>(rows.size()) / seconds_since(t0);
   }
   remove_db(path);
   return rate;
@@ -113,8 +153,8 @@ int bench_ingest(int argc, char** argv) {
       return 1;
     }
   }
+  double base_rate = baseline_rows_per_s(stored_rows(path), batch);
   remove_db(path);
-  double base_rate = baseline_rows_per_s(rows, batch);
   emit("ingest", "events_per_s", engine_rate, "events/s", base_rate);
 
   // record() latency, synchronous mode (every call commits) and buffered mode.

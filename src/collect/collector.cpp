@@ -132,9 +132,10 @@ void Collector::enrich(Accepted& a) {
                        {"hour_of_day", hour_of_day_utc(a.timestamp)},
                        {"day_of_week", day_of_week_utc(a.timestamp)}};
   a.features_json = fj.dump();
-  if (!store_raw_prompt_) in.raw_prompt.clear();
-  // The payload kept for pending rows is the canonical, enriched document.
-  a.payload = to_json(a.event).dump();
+  if (!store_raw_prompt_) {
+    in.raw_prompt.clear();
+    a.payload = to_json(a.event).dump();  // the raw text must not survive in rejected_events either
+  }
 }
 
 // ----------------------------------------------------------------- record
@@ -307,8 +308,10 @@ void Collector::write_batch(std::vector<Item>& items) {
     } else if (store_.interaction_exists(e.interaction_id)) {
       apply_sections(e, a.timestamp, a.received, nullptr);
     } else {
-      if (e.performance_metrics) store_.insert_pending(e.interaction_id, "performance", a.payload, a.received);
-      if (e.outcome_data) store_.insert_pending(e.interaction_id, "outcome", a.payload, a.received);
+      // The canonical document keeps the timestamp the event was given when it arrived.
+      const std::string canonical = to_json(e).dump();
+      if (e.performance_metrics) store_.insert_pending(e.interaction_id, "performance", canonical, a.received);
+      if (e.outcome_data) store_.insert_pending(e.interaction_id, "outcome", canonical, a.received);
     }
     ++accepted;
   }

@@ -44,6 +44,7 @@ Database::Database(const std::string& path, OpenOptions options)
       exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     }
     exec("PRAGMA foreign_keys=ON");
+    exec(fmt::format("PRAGMA cache_size=-{}", options.cache_kib));
   } catch (...) {
     cache_.clear();
     sqlite3_close_v2(db_);
@@ -201,6 +202,7 @@ void Statement::reset() {
 }
 
 int Statement::column_count() const { return sqlite3_column_count(stmt_); }
+int Statement::column_type(int col) const { return sqlite3_column_type(stmt_, col); }
 bool Statement::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 std::int64_t Statement::column_int64(int col) const { return sqlite3_column_int64(stmt_, col); }
 double Statement::column_double(int col) const { return sqlite3_column_double(stmt_, col); }

@@ -32,10 +32,17 @@ Store::Store(const std::string& path, OpenOptions options) : db_(path, without_w
   }
 }
 
+Statement& Store::statement(Slot slot, const char* sql) {
+  auto& st = statements_[slot];
+  if (!st) st = std::make_unique<Statement>(db_, sql);
+  st->reset();
+  return *st;
+}
+
 int Store::schema_version() { return static_cast<int>(db_.query_int("PRAGMA user_version")); }
 
 bool Store::insert_interaction(const Event& e, TimeMs timestamp, const std::string& features_json, TimeMs received) {
-  auto& st = db_.cached(
+  auto& st = statement(kInsertInteraction, 
       "INSERT INTO interactions (interaction_id, timestamp, session_id, user_id, raw_prompt, processed_input, "
       "token_count, complexity_score, detected_keywords, domain, working_directory, recent_files, git_branch, "
       "ide_detected, selected_template, template_version, enhancement_applied, enhancement_time_ms, "
@@ -61,7 +68,7 @@ bool Store::insert_interaction(const Event& e, TimeMs timestamp, const std::stri
 }
 
 bool Store::interaction_exists(const std::string& interaction_id) {
-  auto& st = db_.cached("SELECT 1 FROM interactions WHERE interaction_id = ?1");
+  auto& st = statement(kInteractionExists, "SELECT 1 FROM interactions WHERE interaction_id = ?1");
   st.bind(1, interaction_id);
   bool found = st.step();
   st.reset();
@@ -69,7 +76,7 @@ bool Store::interaction_exists(const std::string& interaction_id) {
 }
 
 void Store::upsert_performance(const std::string& id, TimeMs timestamp, const Performance& p, TimeMs received) {
-  auto& st = db_.cached(
+  auto& st = statement(kUpsertPerformance, 
       "INSERT OR REPLACE INTO performance (interaction_id, timestamp, total_processing_time_ms, "
       "template_selection_time_ms, enhancement_generation_time_ms, validation_time_ms, cleanup_time_ms, "
       "memory_peak_mb, cpu_usage_percent, disk_io_mb, template_cache_hit, analysis_cache_hit, cache_hit_rate, "
@@ -90,7 +97,7 @@ void Store::upsert_performance(const std::string& id, TimeMs timestamp, const Pe
 }
 
 void Store::upsert_outcome(const std::string& id, TimeMs timestamp, const Outcome& o, TimeMs received) {
-  auto& st = db_.cached(
+  auto& st = statement(kUpsertOutcome, 
       "INSERT INTO outcomes (interaction_id, timestamp, claude_response_time_ms, response_quality_score, "
       "user_satisfaction_rating, completeness, accuracy, relevance, structure, explicit_feedback, "
       "copy_action_count, edit_action_count, acceptance_rate, reward, revision, received_at) "
@@ -121,7 +128,7 @@ void Store::upsert_outcome(const std::string& id, TimeMs timestamp, const Outcom
 
 void Store::insert_pending(const std::string& id, const std::string& kind, const std::string& payload,
                            TimeMs received) {
-  auto& st = db_.cached(
+  auto& st = statement(kInsertPending, 
       "INSERT INTO pending_events (interaction_id, kind, payload, received_at) VALUES (?1, ?2, ?3, ?4)");
   st.bind(1, id).bind(2, kind).bind(3, payload).bind(4, format_rfc3339(received));
   st.run();
@@ -130,13 +137,13 @@ void Store::insert_pending(const std::string& id, const std::string& kind, const
 std::vector<PendingRow> Store::take_pending(const std::string& id) {
   std::vector<PendingRow> rows;
   {
-    auto& st = db_.cached("SELECT id, kind, payload FROM pending_events WHERE interaction_id = ?1 ORDER BY id");
+    auto& st = statement(kSelectPending, "SELECT id, kind, payload FROM pending_events WHERE interaction_id = ?1 ORDER BY id");
     st.bind(1, id);
     while (st.step()) rows.push_back({st.column_int64(0), st.column_text(1), st.column_text(2)});
     st.reset();
   }
   if (!rows.empty()) {
-    auto& del = db_.cached("DELETE FROM pending_events WHERE interaction_id = ?1");
+    auto& del = statement(kDeletePending, "DELETE FROM pending_events WHERE interaction_id = ?1");
     del.bind(1, id);
     del.run();
   }
@@ -145,19 +152,19 @@ std::vector<PendingRow> Store::take_pending(const std::string& id) {
 
 void Store::insert_rejected(TimeMs received, const std::string& reason, const std::string& field,
                             const std::string& payload) {
-  auto& st = db_.cached("INSERT INTO rejected_events (received_at, reason, field, payload) VALUES (?1, ?2, ?3, ?4)");
+  auto& st = statement(kInsertRejected, "INSERT INTO rejected_events (received_at, reason, field, payload) VALUES (?1, ?2, ?3, ?4)");
   st.bind(1, format_rfc3339(received)).bind(2, reason).bind(3, field).bind(4, payload);
   st.run();
 }
 
 void Store::audit(TimeMs when, const std::string& actor, const std::string& action, const std::string& details) {
-  auto& st = db_.cached("INSERT INTO audit_log (timestamp, actor, action, details) VALUES (?1, ?2, ?3, ?4)");
+  auto& st = statement(kAudit, "INSERT INTO audit_log (timestamp, actor, action, details) VALUES (?1, ?2, ?3, ?4)");
   st.bind(1, format_rfc3339(when)).bind(2, actor).bind(3, action).bind(4, details);
   st.run();
 }
 
 std::optional<std::string> Store::setting(const std::string& key) {
-  auto& st = db_.cached("SELECT value FROM settings WHERE key = ?1");
+  auto& st = statement(kSelectSetting, "SELECT value FROM settings WHERE key = ?1");
   st.bind(1, key);
   std::optional<std::string> v;
   if (st.step()) v = st.column_text(0);
@@ -166,13 +173,13 @@ std::optional<std::string> Store::setting(const std::string& key) {
 }
 
 void Store::put_setting(const std::string& key, const std::string& value, TimeMs when) {
-  auto& st = db_.cached("INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)");
+  auto& st = statement(kPutSetting, "INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)");
   st.bind(1, key).bind(2, value).bind(3, format_rfc3339(when));
   st.run();
 }
 
 std::optional<std::string> Store::corpus_blob() {
-  auto& st = db_.cached("SELECT buckets FROM corpus_stats WHERE name = 'prompts'");
+  auto& st = statement(kSelectCorpus, "SELECT buckets FROM corpus_stats WHERE name = 'prompts'");
   std::optional<std::string> v;
   if (st.step()) v = st.column_blob(0);
   st.reset();
@@ -180,7 +187,7 @@ std::optional<std::string> Store::corpus_blob() {
 }
 
 void Store::put_corpus_blob(const std::string& blob, std::int64_t documents, TimeMs when) {
-  auto& st = db_.cached(
+  auto& st = statement(kPutCorpus, 
       "INSERT OR REPLACE INTO corpus_stats (name, documents, buckets, updated_at) VALUES ('prompts', ?1, ?2, ?3)");
   st.bind(1, documents).bind_blob(2, blob).bind(3, format_rfc3339(when));
   st.run();

@@ -88,7 +88,7 @@ class Collector {
  private:
   struct Accepted {
     Event event;
-    std::string payload;       // canonical JSON text (kept for pending rows)
+    std::string payload;       // the text as received (kept if it turns out a duplicate)
     TimeMs timestamp;
     TimeMs received;
     std::string features_json;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "promptlearn/features/detail/lexicon.hpp"
@@ -220,15 +221,23 @@ inline double repeat_weight(std::int64_t count) noexcept {
   return count > 0 ? 1.0 + std::log(static_cast<double>(count)) : 0.0;
 }
 
-/// First lexicon entry of `term` and one past its last, as indices.
+/// First lexicon entry of `term` and one past its last, as indices ({0, 0} when absent).
+/// A hash index built once (immutable afterwards) makes the common case, a miss, one hash and no
+/// string comparisons: classify_domain looks up every word, bigram and trigram of a prompt.
 inline std::pair<std::size_t, std::size_t> lexicon_range(std::string_view term) noexcept {
-  const auto* first = std::begin(kLexicon);
-  const auto* last = std::end(kLexicon);
-  const auto lo =
-      std::lower_bound(first, last, term, [](const LexiconEntry& e, std::string_view t) { return e.term < t; });
-  auto hi = lo;
-  while (hi != last && hi->term == term) ++hi;
-  return {static_cast<std::size_t>(lo - first), static_cast<std::size_t>(hi - first)};
+  static const std::unordered_map<std::string_view, std::pair<std::size_t, std::size_t>> kIndex = [] {
+    std::unordered_map<std::string_view, std::pair<std::size_t, std::size_t>> index;
+    constexpr std::size_t n = sizeof(kLexicon) / sizeof(kLexicon[0]);
+    for (std::size_t i = 0; i < n;) {
+      std::size_t j = i;
+      while (j < n && kLexicon[j].term == kLexicon[i].term) ++j;
+      index.emplace(std::string_view(kLexicon[i].term), std::make_pair(i, j));
+      i = j;
+    }
+    return index;
+  }();
+  auto it = kIndex.find(term);
+  return it == kIndex.end() ? std::pair<std::size_t, std::size_t>{0, 0} : it->second;
 }
 
 }  // namespace detail

@@ -19,6 +19,7 @@ struct OpenOptions {
   bool read_only = false;
   int busy_timeout_ms = 60000;      ///< how long a writer waits for another process's lock
   bool synchronous_full = true;     ///< PRAGMA synchronous=FULL (durable on power loss) or NORMAL (durable on process kill)
+  int cache_kib = 16384;            ///< page cache of this connection (grows on demand up to this size)
   bool wal = true;                  ///< switch the file to WAL when opening (Store does it after checking the file is its own)
 };
 
@@ -61,6 +62,8 @@ class Statement {
   void reset();
 
   int column_count() const;
+  /// SQLite's storage class of a column of the current row: 1 integer, 2 real, 3 text, 4 blob, 5 null.
+  int column_type(int col) const;
   bool is_null(int col) const;
   std::int64_t column_int64(int col) const;
   double column_double(int col) const;

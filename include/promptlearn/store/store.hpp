@@ -3,7 +3,9 @@
 /// Table and column names are a contract a host may query with the plain sqlite3 tool
 /// (see docs/schema.md). Timestamps are RFC 3339 UTC text with milliseconds ("...T10:30:00.000Z"),
 /// fixed width so they sort and compare as text; JSON is stored as JSON text.
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -77,7 +79,15 @@ class Store {
   std::string integrity_check();
 
  private:
+  /// The repository statements, each prepared once on first use and then reused.
+  enum Slot : std::size_t {
+    kInsertInteraction, kInteractionExists, kUpsertPerformance, kUpsertOutcome, kInsertPending, kSelectPending,
+    kDeletePending, kInsertRejected, kAudit, kSelectSetting, kPutSetting, kSelectCorpus, kPutCorpus, kSlotCount
+  };
+  Statement& statement(Slot slot, const char* sql);
+
   Database db_;
+  std::array<std::unique_ptr<Statement>, kSlotCount> statements_;
 };
 
 }  // namespace promptlearn::store
