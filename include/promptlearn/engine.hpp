@@ -57,6 +57,9 @@ class LearningEngine {
   /// Records one wire document (JSON text). Invalid documents are kept in rejected_events and
   /// reported in the result, never thrown. @throws StorageError when the file cannot be written.
   RecordResult record(std::string_view json_text);
+  /// JSON text given as a string literal (would otherwise be ambiguous between text and a json value).
+  RecordResult record(const char* json_text) { return record(std::string_view(json_text)); }
+  RecordResult record(const std::string& json_text) { return record(std::string_view(json_text)); }
   RecordResult record(const nlohmann::json& document);
   RecordResult record(const Event& event);
   /// Records many documents in one transaction; all are committed before return.

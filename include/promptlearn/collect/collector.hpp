@@ -60,6 +60,8 @@ class Collector {
   /// the result says why and the raw text is kept in rejected_events.
   /// @throws StorageError when the file cannot be written (the event is then not acknowledged).
   RecordResult record(std::string_view json_text);
+  RecordResult record(const char* json_text) { return record(std::string_view(json_text)); }
+  RecordResult record(const std::string& json_text) { return record(std::string_view(json_text)); }
   RecordResult record(const nlohmann::json& document);
   RecordResult record(const Event& event);
 
