@@ -106,6 +106,25 @@ TEST_CASE("defaults equal the specification's values", "[config]") {
   CHECK_NOTHROW(c.validate());
 }
 
+TEST_CASE("reward section: defaults and ranges", "[config]") {
+  const Config c = Config::defaults();
+  CHECK(c.learning.reward.quality_weight == 0.4);
+  CHECK(c.learning.reward.satisfaction_weight == 0.3);
+  CHECK(c.learning.reward.acceptance_weight == 0.2);
+  CHECK(c.learning.reward.edit_weight == 0.05);
+  CHECK(c.learning.reward.latency_weight == 0.05);
+  CHECK(c.learning.reward.edits_cap == 5);
+  CHECK(c.learning.reward.latency_budget_ms == 30000);
+  CHECK(c.learning.reward.default_reward == 0.0);
+  CHECK(c.learning.reward.reward_wait_hours == 24);
+  CHECK_THROWS_WITH(Config::from_string(R"({"learning": {"reward": {"default_reward": 1.5}}})"),
+                    "learning.reward.default_reward: 1.5 is outside [0, 1]");
+  CHECK_THROWS_WITH(Config::from_string(R"({"learning": {"reward": {"quality_weight": -1}}})"),
+                    Catch::StartsWith("learning.reward.quality_weight: -1"));
+  CHECK_THROWS_WITH(Config::from_string(R"({"learning": {"reward": {"bonus": 1}}})"),
+                    "learning.reward.bonus: unknown key");
+}
+
 TEST_CASE("an empty object gives the defaults", "[config]") {
   CHECK(Config::from_json(json::object()) == Config::defaults());
   CHECK(Config::from_string("{}") == Config::defaults());
@@ -118,7 +137,8 @@ TEST_CASE("an empty object gives the defaults", "[config]") {
 TEST_CASE("to_json writes every key and round-trips", "[config]") {
   const json j = Config::defaults().to_json();
   CHECK(j.size() == 2);
-  CHECK(j.at("learning").size() == 9);
+  CHECK(j.at("learning").size() == 10);
+  CHECK(j.at("learning").at("reward").size() == 9);
   CHECK(j.at("learning").at("data_retention").size() == 4);
   CHECK(j.at("learning").at("learning_parameters").size() == 6);
   CHECK(j.at("learning").at("model_training").size() == 6);

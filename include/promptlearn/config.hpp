@@ -71,6 +71,24 @@ struct OptimizationSchedule {
   Frequency parameter_tuning_frequency = Frequency::weekly;      ///< Bayesian parameter tuning.
 };
 
+/// `learning.reward` (a promptlearn extension): how an outcome becomes a reward in [0, 1].
+/// reward = sum_k w_k * c_k / sum_k w_k over the components c_k the outcome carries:
+/// quality = response_quality_score / 10, satisfaction = (user_satisfaction_rating - 1) / 9,
+/// acceptance = implicit acceptance_rate, edits = 1 - min(edit_action_count, edits_cap) / edits_cap,
+/// latency = 1 - min(claude_response_time_ms / latency_budget_ms, 1). A host-given `reward` wins.
+/// Thread-safety: plain value.
+struct RewardConfig {
+  double quality_weight = 0.4;          ///< weight of response_quality_score; >= 0
+  double satisfaction_weight = 0.3;     ///< weight of user_satisfaction_rating; >= 0
+  double acceptance_weight = 0.2;       ///< weight of implicit acceptance_rate; >= 0
+  double edit_weight = 0.05;            ///< weight of (few) edits; >= 0
+  double latency_weight = 0.05;         ///< weight of (low) response latency; >= 0
+  int edits_cap = 5;                    ///< edit count at which the edit component reaches 0; >= 1
+  double latency_budget_ms = 30000;     ///< response time at which the latency component reaches 0; > 0
+  double default_reward = 0.0;          ///< reward of a decision whose outcome has not come within the wait; [0, 1]
+  int reward_wait_hours = 24;           ///< how long to wait for an outcome; >= 1
+};
+
 /// `learning.data_collection` (a promptlearn extension of the specification): how events are written.
 /// Thread-safety: plain value.
 struct DataCollection {
@@ -106,6 +124,7 @@ struct LearningConfig {
   ModelTraining model_training;              ///< Offline training.
   OptimizationSchedule optimization;         ///< Job schedule.
   DataCollection data_collection;            ///< Event writing (extension).
+  RewardConfig reward;                       ///< Outcome -> reward (extension).
 };
 
 /// `learning_strategies`: the algorithm used for each learning task. Thread-safety: plain value.
@@ -145,6 +164,7 @@ bool operator==(const LearningParameters& a, const LearningParameters& b);
 bool operator==(const ModelTraining& a, const ModelTraining& b);
 bool operator==(const OptimizationSchedule& a, const OptimizationSchedule& b);
 bool operator==(const DataCollection& a, const DataCollection& b);
+bool operator==(const RewardConfig& a, const RewardConfig& b);
 bool operator==(const StrategyConfig& a, const StrategyConfig& b);
 bool operator==(const LearningConfig& a, const LearningConfig& b);
 bool operator==(const LearningStrategies& a, const LearningStrategies& b);
@@ -155,6 +175,7 @@ inline bool operator!=(const LearningParameters& a, const LearningParameters& b)
 inline bool operator!=(const ModelTraining& a, const ModelTraining& b) { return !(a == b); }
 inline bool operator!=(const OptimizationSchedule& a, const OptimizationSchedule& b) { return !(a == b); }
 inline bool operator!=(const DataCollection& a, const DataCollection& b) { return !(a == b); }
+inline bool operator!=(const RewardConfig& a, const RewardConfig& b) { return !(a == b); }
 inline bool operator!=(const StrategyConfig& a, const StrategyConfig& b) { return !(a == b); }
 inline bool operator!=(const LearningConfig& a, const LearningConfig& b) { return !(a == b); }
 inline bool operator!=(const LearningStrategies& a, const LearningStrategies& b) { return !(a == b); }

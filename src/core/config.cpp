@@ -553,6 +553,19 @@ void visit_collection(V& v, S& s) {
 }
 
 template <class V, class S>
+void visit_reward(V& v, S& s) {
+  v.number("quality_weight", s.quality_weight, closed(0, 1e9));
+  v.number("satisfaction_weight", s.satisfaction_weight, closed(0, 1e9));
+  v.number("acceptance_weight", s.acceptance_weight, closed(0, 1e9));
+  v.number("edit_weight", s.edit_weight, closed(0, 1e9));
+  v.number("latency_weight", s.latency_weight, closed(0, 1e9));
+  v.integer("edits_cap", s.edits_cap, int_at_least(1));
+  v.number("latency_budget_ms", s.latency_budget_ms, open_closed(0, 1e12));
+  v.number("default_reward", s.default_reward, closed(0, 1));
+  v.integer("reward_wait_hours", s.reward_wait_hours, int_at_least(1));
+}
+
+template <class V, class S>
 void visit_learning(V& v, S& s) {
   v.boolean("historical_learning_enabled", s.historical_learning_enabled);
   v.boolean("adaptive_refinement_enabled", s.adaptive_refinement_enabled);
@@ -564,6 +577,7 @@ void visit_learning(V& v, S& s) {
   v.section("model_training", s.model_training, [](auto& sub, auto& f) { visit_model_training(sub, f); });
   v.section("optimization", s.optimization, [](auto& sub, auto& f) { visit_optimization(sub, f); });
   v.section("data_collection", s.data_collection, [](auto& sub, auto& f) { visit_collection(sub, f); });
+  v.section("reward", s.reward, [](auto& sub, auto& f) { visit_reward(sub, f); });
 }
 
 template <class V, class S>
@@ -707,6 +721,13 @@ bool operator==(const DataCollection& a, const DataCollection& b) {
          a.max_prompt_chars == b.max_prompt_chars && a.store_raw_prompt == b.store_raw_prompt &&
          a.synchronous_commit == b.synchronous_commit;
 }
+bool operator==(const RewardConfig& a, const RewardConfig& b) {
+  return a.quality_weight == b.quality_weight && a.satisfaction_weight == b.satisfaction_weight &&
+         a.acceptance_weight == b.acceptance_weight && a.edit_weight == b.edit_weight &&
+         a.latency_weight == b.latency_weight && a.edits_cap == b.edits_cap &&
+         a.latency_budget_ms == b.latency_budget_ms && a.default_reward == b.default_reward &&
+         a.reward_wait_hours == b.reward_wait_hours;
+}
 bool operator==(const StrategyConfig& a, const StrategyConfig& b) {
   return a.algorithm == b.algorithm && a.parameters == b.parameters;
 }
@@ -716,7 +737,7 @@ bool operator==(const LearningConfig& a, const LearningConfig& b) {
          a.performance_tracking_enabled == b.performance_tracking_enabled &&
          a.pattern_recognition_enabled == b.pattern_recognition_enabled && a.data_retention == b.data_retention &&
          a.learning_parameters == b.learning_parameters && a.model_training == b.model_training &&
-         a.optimization == b.optimization && a.data_collection == b.data_collection;
+         a.optimization == b.optimization && a.data_collection == b.data_collection && a.reward == b.reward;
 }
 bool operator==(const LearningStrategies& a, const LearningStrategies& b) {
   return a.template_selection == b.template_selection && a.parameter_optimization == b.parameter_optimization &&

@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Export scikit-learn's bundled (offline) classification datasets to CSV for `promptlearn_bench bandit`.
+
+Usage: python3 benchmarks/export_datasets.py OUT_DIR
+Writes OUT_DIR/{digits,iris,wine,breast_cancer}.csv: a header row, the raw numeric feature columns
+(f0, f1, ...) and an integer class column `label`. Nothing is downloaded; these four datasets ship
+inside scikit-learn (Debian: python3-sklearn). A reference tool, not a build dependency.
+"""
+import csv
+import os
+import sys
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 2 if len(argv) != 2 else 0
+    try:
+        from sklearn import datasets
+    except ImportError:
+        sys.stderr.write("export_datasets.py: scikit-learn is not importable "
+                         "(Debian: apt-get install python3-sklearn; with pyenv try /usr/bin/python3)\n")
+        return 1
+    out = argv[1]
+    os.makedirs(out, exist_ok=True)
+    loaders = {
+        "digits": datasets.load_digits,
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+        "breast_cancer": datasets.load_breast_cancer,
+    }
+    for name, load in loaders.items():
+        bunch = load()
+        x, y = bunch.data, bunch.target
+        path = os.path.join(out, name + ".csv")
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["f%d" % j for j in range(x.shape[1])] + ["label"])
+            for row, label in zip(x, y):
+                w.writerow([repr(float(v)) for v in row] + [int(label)])
+        print("%s: %d rows, %d features, %d classes -> %s" % (name, x.shape[0], x.shape[1], len(set(y)), path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,567 @@
+#pragma once
+/// @file Linear contextual bandits over per-action ridge regression: LinUCB and linear Thompson sampling.
+///
+/// Every action a keeps the ridge statistics of the contexts it was chosen in,
+///     A_a = lambda I + sum z z^T,   b_a = sum r z,   theta_a = A_a^-1 b_a,
+/// where z is the *scaled* context (see FeatureScaling). A_a^-1 is kept up to date by the Sherman-Morrison
+/// rank-1 formula  (A + z z^T)^-1 = A^-1 - (A^-1 z)(A^-1 z)^T / (1 + z^T A^-1 z),  so a decision never
+/// inverts a matrix (O(K D^2) per decision and O(D^2) per update, D = dimension + 1). A_a itself is kept
+/// too (one extra rank-1 update) so that shards can be merged exactly and checkpoints are self-checking.
+///
+/// Exploration rules (both finish with an exploration floor, p = (1 - eps) p_rule + eps / K):
+///  - LinUCB (Li, Chu, Langford & Schapire 2010, "A contextual-bandit approach to personalized news article
+///    recommendation", disjoint model): score_a = theta_a^T z + alpha sqrt(z^T A_a^-1 z); the rule is greedy
+///    on the score, ties split evenly.
+///  - Linear Thompson sampling (Agrawal & Goyal 2013, "Thompson sampling for contextual bandits with linear
+///    payoffs"): theta~_a ~ N(theta_a, v^2 A_a^-1), play argmax theta~_a^T z. Because the sampled score of
+///    action a is theta~_a^T z ~ N(theta_a^T z, v^2 z^T A_a^-1 z) and the actions' posteriors are independent,
+///    drawing the scalar scores is exactly equivalent to drawing the full parameter vectors (and costs O(K)
+///    instead of O(K D^2) per draw). The rule's distribution P(a is the argmax) is estimated from
+///    `draws` (default 256) Monte-Carlo draws taken from the caller's Rng: each estimated probability has a
+///    standard error sqrt(p (1 - p) / draws) <= 0.031 (0.5 / sqrt(256)). The distribution returned is the one
+///    the caller samples from, so the logged propensity is exact for the decision actually made; the
+///    Monte-Carlo error only makes the decision rule differ slightly from ideal Thompson sampling.
+///
+/// Feature scaling: contexts arrive raw, of any scale. The default (FeatureScaling::kUnitNorm) divides x by
+/// its L2 norm and then appends a constant 1 (bias): z = [x / ||x||, 1] (z = [0, 1] when x = 0). Every z
+/// then has norm sqrt(2) whatever the feature units, so alpha, v and lambda mean the same on every data set;
+/// the map is fixed (no running statistics), so A and b stay additive and mergeable and a checkpoint is
+/// independent of the data order. Its limit: a feature whose scale dwarfs the others dominates the norm
+/// (its relative variation still reaches the model through the ratio features). kNone uses z = [x, 1].
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <nlohmann/json.hpp>
+
+#include "promptlearn/core/error.hpp"
+#include "promptlearn/core/rng.hpp"
+#include "promptlearn/select/policy.hpp"
+
+namespace promptlearn::select {
+
+/// How a raw context x becomes the model's input z (always with a bias 1 appended).
+enum class FeatureScaling {
+  kUnitNorm,  ///< z = [x / ||x||_2, 1]: scale-free, fixed map (default)
+  kNone,      ///< z = [x, 1]: the caller has standardised x
+};
+
+/// Factor applied to a parent's learned statistics (A - lambda I, b and the count) when an action is
+/// added with a parent: the child starts at the parent's estimate shrunk towards 0 with half the evidence,
+/// so its confidence width is about sqrt(2) times the parent's and its own data soon dominates.
+inline constexpr double kWarmStartFactor = 0.5;
+
+namespace detail {
+
+inline std::string scaling_name(FeatureScaling s) { return s == FeatureScaling::kNone ? "none" : "unit_norm"; }
+
+inline nlohmann::json vector_to_json(const Eigen::VectorXd& v) {
+  nlohmann::json out = nlohmann::json::array();
+  for (Eigen::Index i = 0; i < v.size(); ++i) out.push_back(v(i));
+  return out;
+}
+
+/// A matrix as an array of rows of doubles (nlohmann writes doubles with round-trip precision).
+inline nlohmann::json matrix_to_json(const Eigen::MatrixXd& m) {
+  nlohmann::json out = nlohmann::json::array();
+  for (Eigen::Index r = 0; r < m.rows(); ++r) out.push_back(vector_to_json(m.row(r).transpose()));
+  return out;
+}
+
+/// The field `key` of object `j`, or a ValidationError naming `path.key`.
+inline const nlohmann::json& field(const nlohmann::json& j, const std::string& path, const std::string& key) {
+  if (!j.is_object()) throw ValidationError(path, "expected an object, got " + j.dump());
+  auto it = j.find(key);
+  if (it == j.end()) throw ValidationError(path.empty() ? key : path + "." + key, "missing");
+  return *it;
+}
+
+inline double number_field(const nlohmann::json& j, const std::string& path, const std::string& key) {
+  const nlohmann::json& v = field(j, path, key);
+  std::string p = path.empty() ? key : path + "." + key;
+  if (!v.is_number()) throw ValidationError(p, "expected a number, got " + v.dump());
+  double d = v.get<double>();
+  if (!std::isfinite(d)) throw ValidationError(p, "expected a finite number");
+  return d;
+}
+
+inline Eigen::VectorXd vector_from_json(const nlohmann::json& j, const std::string& path, Eigen::Index n) {
+  if (!j.is_array() || static_cast<Eigen::Index>(j.size()) != n)
+    throw ValidationError(path, "expected an array of " + std::to_string(n) + " numbers");
+  Eigen::VectorXd v(n);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const nlohmann::json& e = j[static_cast<std::size_t>(i)];
+    if (!e.is_number() || !std::isfinite(e.get<double>()))
+      throw ValidationError(path + "[" + std::to_string(i) + "]", "expected a finite number, got " + e.dump());
+    v(i) = e.get<double>();
+  }
+  return v;
+}
+
+inline Eigen::MatrixXd matrix_from_json(const nlohmann::json& j, const std::string& path, Eigen::Index n) {
+  if (!j.is_array() || static_cast<Eigen::Index>(j.size()) != n)
+    throw ValidationError(path, "expected " + std::to_string(n) + " rows of " + std::to_string(n) + " numbers");
+  Eigen::MatrixXd m(n, n);
+  for (Eigen::Index r = 0; r < n; ++r)
+    m.row(r) = vector_from_json(j[static_cast<std::size_t>(r)], path + "[" + std::to_string(r) + "]", n).transpose();
+  return m;
+}
+
+/// Sorts a distribution by probability, then score (both descending), then action key.
+inline void rank(Distribution& d) {
+  std::sort(d.begin(), d.end(), [](const ActionProbability& a, const ActionProbability& b) {
+    if (a.probability != b.probability) return a.probability > b.probability;
+    if (a.score != b.score) return a.score > b.score;
+    return a.action < b.action;
+  });
+}
+
+/// p = (1 - eps) p + eps / K.
+inline void apply_floor(std::vector<double>& p, double eps) {
+  const double k = static_cast<double>(p.size());
+  for (double& v : p) v = (1.0 - eps) * v + eps / k;
+}
+
+/// Greedy probabilities: the maxima of `scores` (within a relative 1e-12) share 1 evenly.
+inline std::vector<double> greedy_split(const std::vector<double>& scores) {
+  double best = -std::numeric_limits<double>::infinity();
+  for (double s : scores) best = std::max(best, s);
+  const double tol = 1e-12 * (1.0 + std::abs(best));
+  std::vector<double> p(scores.size(), 0.0);
+  int ties = 0;
+  for (double s : scores) ties += s >= best - tol ? 1 : 0;
+  for (std::size_t i = 0; i < scores.size(); ++i) p[i] = scores[i] >= best - tol ? 1.0 / ties : 0.0;
+  return p;
+}
+
+/// A double in its shortest round-trip spelling, e.g. "1.7".
+inline std::string num(double v) { return std::isfinite(v) ? nlohmann::json(v).dump() : std::to_string(v); }
+
+inline void check_reward(double reward, double propensity) {
+  if (!(reward >= 0.0 && reward <= 1.0)) throw ValidationError("reward", num(reward) + " is outside [0, 1]");
+  if (!(propensity > 0.0 && propensity <= 1.0))
+    throw ValidationError("propensity", num(propensity) + " is outside (0, 1]");
+}
+
+/// Runs `validate` and turns its ConfigError into a ValidationError at `parameters.<key>` (checkpoints).
+template <class Params>
+void validate_as_state(const Params& p) {
+  try {
+    p.validate();
+  } catch (const ConfigError& e) {
+    std::string message = e.what();
+    message.erase(0, e.key().size() + 2);
+    throw ValidationError("parameters." + e.key(), message);
+  }
+}
+
+inline void check_context(const Eigen::VectorXd& x, int dimension) {
+  if (x.size() != dimension)
+    throw ValidationError("context", "has dimension " + std::to_string(x.size()) + ", expected " +
+                                         std::to_string(dimension));
+  for (Eigen::Index i = 0; i < x.size(); ++i)
+    if (!std::isfinite(x(i))) throw ValidationError("context[" + std::to_string(i) + "]", "is not finite");
+}
+
+/// One action's ridge statistics.
+struct RidgeArm {
+  std::string key;
+  bool valid = true;
+  double count = 0;        ///< updates seen (warm starts carry kWarmStartFactor of the parent's)
+  Eigen::MatrixXd a;       ///< lambda I + sum z z^T
+  Eigen::MatrixXd a_inv;   ///< A^-1, kept by Sherman-Morrison
+  Eigen::VectorXd b;       ///< sum r z
+  Eigen::VectorXd theta;   ///< A^-1 b
+};
+
+/// The per-action ridge models shared by every linear policy (LinUCB, Thompson, epsilon-greedy, softmax).
+/// Thread-safety: none (const member functions may be called concurrently).
+class RidgeModels {
+ public:
+  RidgeModels(int dimension, double lambda, FeatureScaling scaling)
+      : dimension_(dimension), lambda_(lambda), scaling_(scaling) {
+    if (dimension < 1) throw ValidationError("dimension", std::to_string(dimension) + " is outside [1, int max]");
+    if (!(lambda > 0.0) || !std::isfinite(lambda))
+      throw ValidationError("ridge_lambda", num(lambda) + " is outside (0, inf)");
+  }
+
+  int dimension() const { return dimension_; }
+  double lambda() const { return lambda_; }
+  FeatureScaling scaling() const { return scaling_; }
+  const std::vector<RidgeArm>& arms() const { return arms_; }
+
+  /// The scaled context z (validated).
+  Eigen::VectorXd transform(const Eigen::VectorXd& x) const {
+    check_context(x, dimension_);
+    Eigen::VectorXd z(dimension_ + 1);
+    double norm = scaling_ == FeatureScaling::kUnitNorm ? x.norm() : 1.0;
+    if (norm > 0.0 && std::isfinite(norm)) z.head(dimension_) = x / norm;
+    else z.head(dimension_).setZero();
+    z(dimension_) = 1.0;
+    return z;
+  }
+
+  void add(const std::string& key, const std::string& parent) {
+    if (key.empty()) throw ValidationError("action", "is empty");
+    if (auto it = index_.find(key); it != index_.end()) {
+      arms_[it->second].valid = true;  // re-adding a retired action restores it with its statistics
+      return;
+    }
+    const Eigen::Index n = dimension_ + 1;
+    RidgeArm arm;
+    arm.key = key;
+    const Eigen::MatrixXd prior = lambda_ * Eigen::MatrixXd::Identity(n, n);
+    if (auto p = index_.find(parent); !parent.empty() && p != index_.end()) {
+      const RidgeArm& from = arms_[p->second];
+      arm.a = prior + kWarmStartFactor * (from.a - prior);
+      arm.b = kWarmStartFactor * from.b;
+      arm.count = kWarmStartFactor * from.count;
+      arm.a_inv = inverse_spd(arm.a);
+    } else {
+      arm.a = prior;
+      arm.a_inv = Eigen::MatrixXd::Identity(n, n) / lambda_;
+      arm.b = Eigen::VectorXd::Zero(n);
+    }
+    arm.theta = arm.a_inv * arm.b;
+    index_.emplace(key, arms_.size());
+    arms_.push_back(std::move(arm));
+  }
+
+  void retire(const std::string& key) {
+    if (auto it = index_.find(key); it != index_.end()) arms_[it->second].valid = false;
+  }
+
+  std::vector<std::string> valid_actions() const {
+    std::vector<std::string> out;
+    for (const RidgeArm& a : arms_)
+      if (a.valid) out.push_back(a.key);
+    return out;
+  }
+
+  /// The valid arms, in insertion order. @throws ValidationError if there is none.
+  std::vector<const RidgeArm*> valid_arms() const {
+    std::vector<const RidgeArm*> out;
+    for (const RidgeArm& a : arms_)
+      if (a.valid) out.push_back(&a);
+    if (out.empty()) throw ValidationError("actions", "no valid action");
+    return out;
+  }
+
+  /// Rank-1 update of the chosen action's statistics (retired actions still learn from late feedback).
+  void update(const Eigen::VectorXd& x, const std::string& key, double reward, double propensity) {
+    check_reward(reward, propensity);
+    auto it = index_.find(key);
+    if (it == index_.end()) throw ValidationError("action", "\"" + key + "\" is not a known action");
+    const Eigen::VectorXd z = transform(x);
+    RidgeArm& arm = arms_[it->second];
+    const Eigen::VectorXd u = arm.a_inv * z;
+    arm.a_inv.noalias() -= (u * u.transpose()) / (1.0 + z.dot(u));
+    arm.a.noalias() += z * z.transpose();
+    arm.b += reward * z;
+    arm.theta = arm.a_inv * arm.b;
+    arm.count += 1;
+  }
+
+  /// A = A1 + A2 - lambda I, b = b1 + b2 per action (actions only in `other` are appended).
+  void merge(const RidgeModels& other) {
+    if (other.dimension_ != dimension_ || other.lambda_ != lambda_ || other.scaling_ != scaling_)
+      throw Error("merge: policies differ in dimension, ridge_lambda or scaling");
+    const Eigen::Index n = dimension_ + 1;
+    const Eigen::MatrixXd prior = lambda_ * Eigen::MatrixXd::Identity(n, n);
+    for (const RidgeArm& o : other.arms_) {
+      auto it = index_.find(o.key);
+      if (it == index_.end()) {
+        index_.emplace(o.key, arms_.size());
+        arms_.push_back(o);
+        continue;
+      }
+      RidgeArm& arm = arms_[it->second];
+      arm.a += o.a - prior;
+      arm.b += o.b;
+      arm.count += o.count;
+      arm.valid = arm.valid || o.valid;
+      arm.a_inv = inverse_spd(arm.a);
+      arm.theta = arm.a_inv * arm.b;
+    }
+  }
+
+  nlohmann::json to_json() const {
+    nlohmann::json arms = nlohmann::json::array();
+    for (const RidgeArm& a : arms_)
+      arms.push_back({{"action", a.key}, {"valid", a.valid}, {"count", a.count}, {"A", matrix_to_json(a.a)},
+                      {"A_inv", matrix_to_json(a.a_inv)}, {"b", vector_to_json(a.b)}});
+    return {{"dimension", dimension_}, {"ridge_lambda", lambda_}, {"scaling", scaling_name(scaling_)},
+            {"actions", arms}};
+  }
+
+  /// @throws ValidationError naming the field.
+  static RidgeModels from_json(const nlohmann::json& j) {
+    const double dim = number_field(j, "", "dimension");
+    if (dim != std::floor(dim) || dim < 1 || dim > 100000) throw ValidationError("dimension", "expected an integer in [1, 100000]");
+    const double lambda = number_field(j, "", "ridge_lambda");
+    const nlohmann::json& s = field(j, "", "scaling");
+    FeatureScaling scaling;
+    if (s == "unit_norm") scaling = FeatureScaling::kUnitNorm;
+    else if (s == "none") scaling = FeatureScaling::kNone;
+    else throw ValidationError("scaling", s.dump() + " is not one of unit_norm, none");
+    RidgeModels m(static_cast<int>(dim), lambda, scaling);
+    const nlohmann::json& arms = field(j, "", "actions");
+    if (!arms.is_array()) throw ValidationError("actions", "expected an array");
+    const Eigen::Index n = m.dimension_ + 1;
+    for (std::size_t i = 0; i < arms.size(); ++i) {
+      const std::string p = "actions[" + std::to_string(i) + "]";
+      const nlohmann::json& aj = arms[i];
+      RidgeArm arm;
+      const nlohmann::json& key = field(aj, p, "action");
+      if (!key.is_string() || key.get<std::string>().empty()) throw ValidationError(p + ".action", "expected a non-empty string");
+      arm.key = key.get<std::string>();
+      if (m.index_.count(arm.key)) throw ValidationError(p + ".action", "duplicate action \"" + arm.key + "\"");
+      const nlohmann::json& valid = field(aj, p, "valid");
+      if (!valid.is_boolean()) throw ValidationError(p + ".valid", "expected a boolean");
+      arm.valid = valid.get<bool>();
+      arm.count = number_field(aj, p, "count");
+      arm.a = matrix_from_json(field(aj, p, "A"), p + ".A", n);
+      arm.a_inv = matrix_from_json(field(aj, p, "A_inv"), p + ".A_inv", n);
+      arm.b = vector_from_json(field(aj, p, "b"), p + ".b", n);
+      // A_inv must be the inverse of A (to a loose tolerance: Sherman-Morrison drifts by rounding only).
+      const double err = (arm.a * arm.a_inv - Eigen::MatrixXd::Identity(n, n)).cwiseAbs().maxCoeff();
+      if (!(err < 1e-6)) throw ValidationError(p + ".A_inv", "is not the inverse of A (max error " + num(err) + ")");
+      arm.theta = arm.a_inv * arm.b;
+      m.index_.emplace(arm.key, m.arms_.size());
+      m.arms_.push_back(std::move(arm));
+    }
+    return m;
+  }
+
+ private:
+  static Eigen::MatrixXd inverse_spd(const Eigen::MatrixXd& a) {
+    return a.llt().solve(Eigen::MatrixXd::Identity(a.rows(), a.cols()));
+  }
+
+  int dimension_;
+  double lambda_;
+  FeatureScaling scaling_;
+  std::vector<RidgeArm> arms_;
+  std::unordered_map<std::string, std::size_t> index_;
+};
+
+inline void check_unit_interval_open_top(double v, const char* key) {
+  if (!(v >= 0.0 && v < 1.0)) throw ConfigError(key, num(v) + " is outside [0, 1)");
+}
+
+inline void check_positive(double v, const char* key) {
+  if (!(v > 0.0) || !std::isfinite(v)) throw ConfigError(key, num(v) + " is outside (0, inf)");
+}
+
+}  // namespace detail
+
+/// Base of the policies built on per-action ridge models: action bookkeeping, updates, merge.
+/// Subclasses supply the exploration rule (distribution) and their parameters.
+/// Thread-safety: none; const members may be called concurrently.
+class LinearPolicy : public Policy {
+ public:
+  int dimension() const override { return models_.dimension(); }
+  void add_action(const std::string& action, const std::string& parent = "") override { models_.add(action, parent); }
+  void retire_action(const std::string& action) override { models_.retire(action); }
+  std::vector<std::string> actions() const override { return models_.valid_actions(); }
+  /// Ridge update of the chosen action (the propensity is validated but unused: a regression on the
+  /// observed rewards is unbiased for each action's mean reward whatever the logging policy).
+  void update(const Eigen::VectorXd& x, const std::string& action, double reward, double propensity) override {
+    models_.update(x, action, reward, propensity);
+  }
+  bool mergeable() const override { return true; }
+  void merge(const Policy& other) override {
+    const auto* o = dynamic_cast<const LinearPolicy*>(&other);
+    if (o == nullptr || o->name() != name()) throw Error(name() + ": cannot merge with " + other.name());
+    models_.merge(o->models_);
+  }
+  /// The ridge statistics (for tests and diagnostics).
+  const detail::RidgeModels& models() const { return models_; }
+
+  /// Estimated mean reward theta_a^T z of each valid action, in actions() order.
+  std::vector<double> estimates(const Eigen::VectorXd& x) const {
+    const Eigen::VectorXd z = models_.transform(x);
+    std::vector<double> out;
+    for (const detail::RidgeArm* a : models_.valid_arms()) out.push_back(a->theta.dot(z));
+    return out;
+  }
+
+ protected:
+  explicit LinearPolicy(detail::RidgeModels models) : models_(std::move(models)) {}
+
+  /// Builds the ranked distribution from per-arm probabilities and scores.
+  static Distribution make_distribution(const std::vector<const detail::RidgeArm*>& arms, const std::vector<double>& p,
+                                        const std::vector<double>& score) {
+    Distribution d;
+    d.reserve(arms.size());
+    for (std::size_t i = 0; i < arms.size(); ++i) d.push_back({arms[i]->key, p[i], score[i]});
+    detail::rank(d);
+    return d;
+  }
+
+  nlohmann::json state(const nlohmann::json& parameters) const {
+    nlohmann::json j = models_.to_json();
+    j["algorithm"] = name();
+    j["format"] = 1;
+    j["parameters"] = parameters;
+    return j;
+  }
+
+  detail::RidgeModels models_;
+};
+
+/// LinUCB parameters (config keys `alpha`, `epsilon_floor`, `ridge_lambda`).
+struct LinUcbParams {
+  double alpha = 1.0;           ///< width of the confidence bound; (0, inf)
+  double epsilon_floor = 0.01;  ///< uniform exploration share; [0, 1)
+  double ridge_lambda = 1.0;    ///< ridge prior; (0, inf)
+  FeatureScaling scaling = FeatureScaling::kUnitNorm;
+  /// @throws ConfigError naming the key.
+  void validate() const {
+    detail::check_positive(alpha, "alpha");
+    detail::check_unit_interval_open_top(epsilon_floor, "epsilon_floor");
+    detail::check_positive(ridge_lambda, "ridge_lambda");
+  }
+};
+
+/// LinUCB with an exploration floor (see the file comment).
+/// Example: `LinUcbPolicy p(8); p.add_action("a@1"); auto d = p.distribution(x, rng);`
+/// Thread-safety: none; const members may be called concurrently.
+class LinUcbPolicy final : public LinearPolicy {
+ public:
+  explicit LinUcbPolicy(int dimension, LinUcbParams params = {})
+      : LinearPolicy(detail::RidgeModels(dimension, params.ridge_lambda, params.scaling)), params_(params) {
+    params_.validate();
+  }
+  std::string name() const override { return "linucb"; }
+  const LinUcbParams& params() const { return params_; }
+
+  /// UCB score theta^T z + alpha sqrt(z^T A^-1 z) of each valid action, in actions() order.
+  std::vector<double> scores(const Eigen::VectorXd& x) const {
+    const Eigen::VectorXd z = models_.transform(x);
+    std::vector<double> out;
+    for (const detail::RidgeArm* a : models_.valid_arms())
+      out.push_back(a->theta.dot(z) + params_.alpha * std::sqrt(std::max(0.0, z.dot(a->a_inv * z))));
+    return out;
+  }
+
+  Distribution distribution(const Eigen::VectorXd& x, Rng& /*rng*/) const override {
+    const auto arms = models_.valid_arms();
+    const std::vector<double> s = scores(x);
+    std::vector<double> p = detail::greedy_split(s);
+    detail::apply_floor(p, params_.epsilon_floor);
+    return make_distribution(arms, p, s);
+  }
+
+  nlohmann::json to_json() const override {
+    return state({{"alpha", params_.alpha}, {"epsilon_floor", params_.epsilon_floor}, {"ridge_lambda", params_.ridge_lambda}});
+  }
+  std::unique_ptr<Policy> clone() const override { return std::make_unique<LinUcbPolicy>(*this); }
+
+  /// Restores a policy from to_json() output. @throws ValidationError naming the field.
+  static std::unique_ptr<LinUcbPolicy> from_json(const nlohmann::json& j) {
+    detail::RidgeModels models = detail::RidgeModels::from_json(j);
+    const nlohmann::json& pj = detail::field(j, "", "parameters");
+    LinUcbParams p;
+    p.alpha = detail::number_field(pj, "parameters", "alpha");
+    p.epsilon_floor = detail::number_field(pj, "parameters", "epsilon_floor");
+    p.ridge_lambda = models.lambda();
+    p.scaling = models.scaling();
+    detail::validate_as_state(p);
+    return std::unique_ptr<LinUcbPolicy>(new LinUcbPolicy(std::move(models), p));
+  }
+
+ private:
+  LinUcbPolicy(detail::RidgeModels models, LinUcbParams params) : LinearPolicy(std::move(models)), params_(params) {}
+  LinUcbParams params_;
+};
+
+/// Linear Thompson sampling parameters (config keys `v`, `epsilon_floor`, `ridge_lambda`).
+struct ThompsonParams {
+  double v = 1.0;               ///< posterior scale; (0, inf)
+  double epsilon_floor = 0.01;  ///< uniform exploration share; [0, 1)
+  double ridge_lambda = 1.0;    ///< ridge prior; (0, inf)
+  int draws = 256;              ///< Monte-Carlo draws estimating the argmax distribution; [1, 1e6]
+  FeatureScaling scaling = FeatureScaling::kUnitNorm;
+  /// @throws ConfigError naming the key.
+  void validate() const {
+    detail::check_positive(v, "v");
+    detail::check_unit_interval_open_top(epsilon_floor, "epsilon_floor");
+    detail::check_positive(ridge_lambda, "ridge_lambda");
+    if (draws < 1 || draws > 1000000) throw ConfigError("draws", std::to_string(draws) + " is outside [1, 1000000]");
+  }
+};
+
+/// Linear Thompson sampling with a Monte-Carlo distribution and an exploration floor (see the file comment).
+/// Thread-safety: none; const members may be called concurrently (each with its own Rng).
+class ThompsonPolicy final : public LinearPolicy {
+ public:
+  explicit ThompsonPolicy(int dimension, ThompsonParams params = {})
+      : LinearPolicy(detail::RidgeModels(dimension, params.ridge_lambda, params.scaling)), params_(params) {
+    params_.validate();
+  }
+  std::string name() const override { return "thompson"; }
+  const ThompsonParams& params() const { return params_; }
+
+  /// Scores are the posterior means theta^T z; probabilities are P(argmax) estimated from `draws` draws.
+  Distribution distribution(const Eigen::VectorXd& x, Rng& rng) const override {
+    const auto arms = models_.valid_arms();
+    const Eigen::VectorXd z = models_.transform(x);
+    const std::size_t k = arms.size();
+    std::vector<double> mean(k), sd(k), p(k, 0.0);
+    for (std::size_t i = 0; i < k; ++i) {
+      mean[i] = arms[i]->theta.dot(z);
+      sd[i] = params_.v * std::sqrt(std::max(0.0, z.dot(arms[i]->a_inv * z)));
+    }
+    std::normal_distribution<double> normal(0.0, 1.0);
+    const double w = 1.0 / params_.draws;
+    for (int t = 0; t < params_.draws; ++t) {
+      std::size_t best = 0;
+      double best_value = -std::numeric_limits<double>::infinity();
+      for (std::size_t i = 0; i < k; ++i) {
+        const double value = mean[i] + sd[i] * normal(rng.engine());
+        if (value > best_value) best_value = value, best = i;
+      }
+      p[best] += w;
+    }
+    detail::apply_floor(p, params_.epsilon_floor);
+    return make_distribution(arms, p, mean);
+  }
+
+  nlohmann::json to_json() const override {
+    return state({{"v", params_.v}, {"epsilon_floor", params_.epsilon_floor}, {"ridge_lambda", params_.ridge_lambda},
+                  {"draws", params_.draws}});
+  }
+  std::unique_ptr<Policy> clone() const override { return std::make_unique<ThompsonPolicy>(*this); }
+
+  /// Restores a policy from to_json() output. @throws ValidationError naming the field.
+  static std::unique_ptr<ThompsonPolicy> from_json(const nlohmann::json& j) {
+    detail::RidgeModels models = detail::RidgeModels::from_json(j);
+    const nlohmann::json& pj = detail::field(j, "", "parameters");
+    ThompsonParams p;
+    p.v = detail::number_field(pj, "parameters", "v");
+    p.epsilon_floor = detail::number_field(pj, "parameters", "epsilon_floor");
+    const double draws = detail::number_field(pj, "parameters", "draws");
+    if (draws != std::floor(draws) || draws < 1 || draws > 1000000)
+      throw ValidationError("parameters.draws", "expected an integer in [1, 1000000]");
+    p.draws = static_cast<int>(draws);
+    p.ridge_lambda = models.lambda();
+    p.scaling = models.scaling();
+    detail::validate_as_state(p);
+    return std::unique_ptr<ThompsonPolicy>(new ThompsonPolicy(std::move(models), p));
+  }
+
+ private:
+  ThompsonPolicy(detail::RidgeModels models, ThompsonParams params) : LinearPolicy(std::move(models)), params_(params) {}
+  ThompsonParams params_;
+};
+
+}  // namespace promptlearn::select
