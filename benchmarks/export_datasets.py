@@ -5,6 +5,10 @@ Usage: python3 benchmarks/export_datasets.py OUT_DIR
 Writes OUT_DIR/{digits,iris,wine,breast_cancer}.csv: a header row, the raw numeric feature columns
 (f0, f1, ...) and an integer class column `label`. Nothing is downloaded; these four datasets ship
 inside scikit-learn (Debian: python3-sklearn). A reference tool, not a build dependency.
+Also writes OUT_DIR/synthetic_scaled.csv, a held-out check of scale robustness: make_classification
+(3000 rows, 20 features of which 8 informative, 5 classes, random_state=0) with each column multiplied by
+10^u, u ~ U(-2, 3), and shifted by a random offset (fixed seed), so the raw columns differ in scale by up
+to 10^5 and are not centred.
 """
 import csv
 import os
@@ -39,6 +43,19 @@ def main(argv):
             for row, label in zip(x, y):
                 w.writerow([repr(float(v)) for v in row] + [int(label)])
         print("%s: %d rows, %d features, %d classes -> %s" % (name, x.shape[0], x.shape[1], len(set(y)), path))
+    import numpy as np
+    x, y = datasets.make_classification(n_samples=3000, n_features=20, n_informative=8, n_redundant=4,
+                                        n_classes=5, n_clusters_per_class=1, random_state=0)
+    rng = np.random.RandomState(0)
+    scale = 10.0 ** rng.uniform(-2, 3, size=x.shape[1])
+    x = x * scale + rng.uniform(0, 3, size=x.shape[1]) * scale
+    path = os.path.join(out, "synthetic_scaled.csv")
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["f%d" % j for j in range(x.shape[1])] + ["label"])
+        for row, label in zip(x, y):
+            w.writerow([repr(float(v)) for v in row] + [int(label)])
+    print("synthetic_scaled: %d rows, %d features, %d classes -> %s" % (x.shape[0], x.shape[1], len(set(y)), path))
     return 0
 
 

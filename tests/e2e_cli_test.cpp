@@ -71,7 +71,7 @@ TEST_CASE("promptlearn ingest acknowledges committed batches and keeps bad lines
   json stats = json::parse(s.out);
   CHECK(stats["tables"]["interactions"] == 250);
   CHECK(stats["tables"]["rejected_events"] == 2);
-  CHECK(stats["schema_version"] == 1);
+  CHECK(stats["schema_version"] == 2);
 
   // The file is readable with the plain sqlite3 tool.
   if (sh("command -v sqlite3").status == 0) {

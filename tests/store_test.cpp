@@ -866,3 +866,28 @@ TEST_CASE("store: the file is readable with the plain sqlite3 command-line tool"
   store::Store s(path);
   CHECK(s.counts().interactions == 1);
 }
+
+TEST_CASE("store: a version-1 file is migrated forward to version 2 without losing rows", "[store]") {
+  test::TempDir dir;
+  const std::string path = dir.file("v1.db");
+  {
+    store::Store st(path);
+    store::Transaction tx(st.db());
+    for (int i = 0; i < 3; ++i) {
+      promptlearn::Event e = promptlearn::parse_event(test::interaction_doc(test::uuid_for(static_cast<std::uint64_t>(i), 61)));
+      e.user_id = i < 2 ? "ann" : "bob";
+      st.insert_interaction(e, 1736937000000LL + i, "{}", 1736937000000LL);
+    }
+    tx.commit();
+  }
+  {  // make it a version-1 file: what version 1 had, nothing more
+    store::Database raw(path);
+    raw.exec("DROP TABLE user_stats; PRAGMA user_version = 1");
+  }
+  store::Store st(path);
+  CHECK(st.schema_version() == store::kSchemaVersion);
+  CHECK(st.counts().interactions == 3);
+  CHECK(st.user_summary("ann") == std::pair<std::int64_t, double>{2, -1.0});
+  CHECK(st.user_summary("bob").first == 1);
+  CHECK(st.user_summary("nobody").first == 0);
+}

@@ -12,6 +12,7 @@
 #include "promptlearn/core/clock.hpp"
 #include "promptlearn/core/records.hpp"
 #include "promptlearn/features/extractor.hpp"
+#include "promptlearn/lifecycle/policy_manager.hpp"
 
 namespace promptlearn {
 
@@ -24,6 +25,15 @@ struct EngineOptions {
   /// Options of the feature extractor.
   features::FeatureOptions features{};
 };
+
+/// What run_due_jobs did.
+struct JobsReport {
+  std::vector<std::string> ran;          ///< names of the jobs that ran
+  std::optional<LearnReport> learn;
+  std::optional<GateReport> gate;
+  bool rolled_back = false;
+};
+nlohmann::json to_json(const JobsReport& r);
 
 /// Everything stats() reports.
 struct EngineStats {
@@ -65,6 +75,27 @@ class LearningEngine {
   /// Records many documents in one transaction; all are committed before return.
   std::vector<RecordResult> record_batch(const std::vector<std::string>& json_lines);
 
+  // ---- template selection
+  /// Adds a template version as a valid action (warm-started from its parent when one is named).
+  void register_template(const std::string& template_id, const std::string& version, const std::string& body,
+                         const std::string& parent_id = "", const std::string& parent_version = "");
+  /// Retires a template version; false if unknown.
+  bool retire_template(const std::string& template_id, const std::string& version);
+  /// Chooses the template for an interaction (a wire document with input_data) and logs the decision
+  /// (with its propensity) before returning. Never waits for a writer.
+  /// @throws ValidationError for a bad document, Error when no template is active, StorageError
+  Decision select_template(const Event& interaction);
+  Decision select_template(const nlohmann::json& interaction);
+  Decision select_template(std::string_view interaction_json);
+  /// Runs the scheduled work that is due at `now` (virtual time in simulations): learning from
+  /// rewards and the rollback watch every call, the deployment gate per
+  /// optimization.template_optimization_frequency. @throws StorageError
+  JobsReport run_due_jobs(TimeMs now);
+  /// Restores the previous policy checkpoint. False when there is none.
+  bool rollback(const std::string& reason = "requested by the host");
+  /// The policy side: learn/gate/watch one by one, the live version, templates.
+  PolicyManager& policy() { return *policy_; }
+
   /// Commits everything buffered. @throws StorageError
   void flush();
   /// Flushes and persists derived statistics; the engine stays usable. @throws StorageError
@@ -88,6 +119,7 @@ class LearningEngine {
   const Clock* clock_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Collector> collector_;
+  std::unique_ptr<PolicyManager> policy_;
 };
 
 }  // namespace promptlearn

@@ -54,10 +54,14 @@ CollectorCounters Collector::counters() const {
   std::lock_guard<std::mutex> lock(queue_mu_);
   CollectorCounters c = counters_;
   std::uint64_t queued_rejected = 0;
-  for (const auto& it : queue_) queued_rejected += std::holds_alternative<Rejected>(it) ? 1 : 0;
-  c.queued = queue_.size() - queued_rejected;
+  std::uint64_t queued_decisions = 0;
+  for (const auto& it : queue_) {
+    queued_rejected += std::holds_alternative<Rejected>(it) ? 1 : 0;
+    queued_decisions += std::holds_alternative<store::DecisionRow>(it) ? 1 : 0;
+  }
+  c.queued = queue_.size() - queued_rejected - queued_decisions;
   c.accepted = c.committed + c.queued;
-  c.received = c.committed + c.rejected + queue_.size();
+  c.received = c.committed + c.rejected + c.queued + queued_rejected;
   return c;
 }
 
@@ -186,6 +190,18 @@ RecordResult Collector::submit(Item item, RecordResult result) {
   return result;
 }
 
+std::int64_t Collector::log_decision(store::DecisionRow decision) {
+  if (mode_ == CollectionMode::synchronous) {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    store::Transaction tx(store_.db());
+    std::int64_t id = store_.insert_decision(decision);
+    tx.commit();
+    return id;
+  }
+  submit(std::move(decision), RecordResult{});
+  return 0;
+}
+
 std::vector<RecordResult> Collector::record_batch(const std::vector<std::string>& lines) {
   std::vector<RecordResult> results(lines.size());
   std::vector<Item> items;
@@ -286,6 +302,10 @@ void Collector::write_batch(std::vector<Item>& items) {
       ++rejected;
       continue;
     }
+    if (auto* dr = std::get_if<store::DecisionRow>(&item)) {
+      store_.insert_decision(*dr);
+      continue;
+    }
     auto& a = std::get<Accepted>(item);
     const Event& e = a.event;
     if (e.input_data) {
@@ -299,6 +319,7 @@ void Collector::write_batch(std::vector<Item>& items) {
         ++rejected;
         continue;
       }
+      if (e.user_id) store_.count_user_interaction(*e.user_id, a.timestamp);
       apply_sections(e, a.timestamp, a.received, nullptr);
       for (const auto& p : store_.take_pending(e.interaction_id)) {
         // Payloads were validated before they were stored; parse them the same way again.

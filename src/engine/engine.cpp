@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "promptlearn/core/error.hpp"
+#include "promptlearn/core/time.hpp"
 #include "promptlearn/store/store.hpp"
 
 namespace promptlearn {
@@ -29,6 +31,80 @@ LearningEngine::LearningEngine(const std::string& path, Config config, EngineOpt
   open.synchronous_full = config_.learning.data_collection.synchronous_commit != SynchronousCommit::normal;
   store_ = std::make_unique<store::Store>(path_, open);
   collector_ = std::make_unique<Collector>(*store_, config_, *clock_, options.features);
+  policy_ = std::make_unique<PolicyManager>(path_, *collector_, config_, *clock_);
+}
+
+void LearningEngine::register_template(const std::string& template_id, const std::string& version,
+                                       const std::string& body, const std::string& parent_id,
+                                       const std::string& parent_version) {
+  policy_->register_template(template_id, version, body, parent_id, parent_version);
+}
+
+bool LearningEngine::retire_template(const std::string& template_id, const std::string& version) {
+  return policy_->retire_template(template_id, version);
+}
+
+Decision LearningEngine::select_template(const Event& interaction) { return policy_->select(interaction); }
+Decision LearningEngine::select_template(const nlohmann::json& interaction) {
+  return policy_->select(parse_event(interaction));
+}
+Decision LearningEngine::select_template(std::string_view interaction_json) {
+  return policy_->select(parse_event_text(interaction_json));
+}
+
+bool LearningEngine::rollback(const std::string& reason) { return policy_->rollback(clock_->now_ms(), reason); }
+
+namespace {
+std::optional<TimeMs> period_of(Frequency f) {
+  switch (f) {
+    case Frequency::hourly: return 3600000LL;
+    case Frequency::daily: return 86400000LL;
+    case Frequency::weekly: return 7 * 86400000LL;
+    case Frequency::monthly: return 30 * 86400000LL;
+    case Frequency::never: return std::nullopt;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+nlohmann::json to_json(const JobsReport& r) {
+  nlohmann::json j = {{"ran", r.ran}, {"rolled_back", r.rolled_back}};
+  if (r.learn)
+    j["learn"] = {{"learned", r.learn->learned}, {"defaulted", r.learn->defaulted},
+                  {"held_out", r.learn->held_out}, {"waiting", r.learn->waiting}};
+  if (r.gate) j["gate"] = to_json(*r.gate);
+  return j;
+}
+
+JobsReport LearningEngine::run_due_jobs(TimeMs now) {
+  JobsReport report;
+  flush();  // jobs read what this process recorded
+  policy_->refresh();
+  if (config_.learning.historical_learning_enabled) {
+    report.learn = policy_->learn(now);
+    report.ran.push_back("learn");
+  }
+  report.rolled_back = policy_->watch(now);
+  report.ran.push_back("watch");
+  // The gate runs once per template_optimization_frequency (its last run is kept in settings, so the
+  // schedule holds across processes and restarts).
+  if (auto period = period_of(config_.learning.optimization.template_optimization_frequency)) {
+    const std::string key = "jobs.template_optimization.last_run";
+    bool due = collector_->with_store([&](store::Store& st) {
+      auto last = st.setting(key);
+      auto t = last ? try_parse_rfc3339(*last) : std::nullopt;
+      if (t && now - *t < *period) return false;
+      store::Transaction tx(st.db());
+      st.put_setting(key, format_rfc3339(now), now);
+      tx.commit();
+      return true;
+    });
+    if (due) {
+      report.gate = policy_->gate(now);
+      report.ran.push_back("gate");
+    }
+  }
+  return report;
 }
 
 LearningEngine::~LearningEngine() = default;  // the collector flushes in its destructor

@@ -193,6 +193,233 @@ void Store::put_corpus_blob(const std::string& blob, std::int64_t documents, Tim
   st.run();
 }
 
+std::int64_t Store::insert_decision(const DecisionRow& d) {
+  auto& st = db_.cached(
+      "INSERT INTO decisions (interaction_id, timestamp, policy_name, policy_version, action_set, chosen_template, "
+      "chosen_version, propensity, context, reward) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+  st.bind(1, d.interaction_id).bind(2, format_rfc3339(d.timestamp)).bind(3, d.policy_name);
+  st.bind(4, d.policy_version).bind(5, d.action_set).bind(6, d.chosen_template).bind(7, d.chosen_version);
+  st.bind(8, d.propensity).bind(9, d.context).bind(10, d.reward);
+  st.run();
+  return db_.last_insert_rowid();
+}
+
+namespace {
+DecisionRow read_decision(const Statement& st) {
+  DecisionRow d;
+  d.decision_id = st.column_int64(0);
+  d.interaction_id = st.column_text(1);
+  d.timestamp = try_parse_rfc3339(st.column_text(2)).value_or(0);
+  d.policy_name = st.column_text(3);
+  d.policy_version = st.column_int64(4);
+  d.action_set = st.column_text(5);
+  d.chosen_template = st.column_text(6);
+  d.chosen_version = st.column_text(7);
+  d.propensity = st.column_double(8);
+  d.context = st.column_text(9);
+  if (!st.is_null(10)) d.reward = st.column_double(10);
+  return d;
+}
+
+std::optional<double> opt_double(const Statement& st, int col) {
+  return st.is_null(col) ? std::nullopt : std::optional<double>(st.column_double(col));
+}
+}  // namespace
+
+std::vector<TrainingRow> Store::unlearned_decisions(std::size_t limit) {
+  auto& st = db_.cached(
+      "SELECT d.decision_id, d.interaction_id, d.timestamp, d.policy_name, d.policy_version, d.action_set, "
+      "d.chosen_template, d.chosen_version, d.propensity, d.context, d.reward, o.interaction_id, "
+      "o.claude_response_time_ms, o.response_quality_score, o.user_satisfaction_rating, o.acceptance_rate, "
+      "o.edit_action_count, o.reward, i.user_id FROM decisions d LEFT JOIN outcomes o USING (interaction_id) "
+      "LEFT JOIN interactions i USING (interaction_id) "
+      "WHERE d.reward IS NULL ORDER BY d.decision_id LIMIT ?1");
+  st.bind(1, static_cast<std::int64_t>(limit));
+  std::vector<TrainingRow> rows;
+  while (st.step()) {
+    TrainingRow r;
+    r.decision = read_decision(st);
+    if (!st.is_null(11)) {
+      Outcome o;
+      o.claude_response_time_ms = opt_double(st, 12);
+      o.response_quality_score = opt_double(st, 13);
+      o.user_satisfaction_rating = opt_double(st, 14);
+      if (!st.is_null(15) || !st.is_null(16)) {
+        ImplicitFeedback im;
+        im.acceptance_rate = opt_double(st, 15);
+        if (!st.is_null(16)) im.edit_action_count = st.column_int64(16);
+        o.feedback_data = FeedbackData{std::nullopt, im};
+      }
+      o.reward = opt_double(st, 17);
+      r.outcome = o;
+    }
+    if (!st.is_null(18)) r.user_id = st.column_text(18);
+    rows.push_back(std::move(r));
+  }
+  st.reset();
+  return rows;
+}
+
+void Store::set_decision_reward(std::int64_t decision_id, double reward) {
+  auto& st = db_.cached("UPDATE decisions SET reward = ?2 WHERE decision_id = ?1");
+  st.bind(1, decision_id).bind(2, reward);
+  st.run();
+}
+
+std::vector<DecisionRow> Store::learned_decisions(std::int64_t after_id, std::size_t limit) {
+  auto& st = db_.cached(
+      "SELECT decision_id, interaction_id, timestamp, policy_name, policy_version, action_set, chosen_template, "
+      "chosen_version, propensity, context, reward FROM decisions WHERE reward IS NOT NULL AND decision_id > ?1 "
+      "ORDER BY decision_id LIMIT ?2");
+  st.bind(1, after_id).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<DecisionRow> rows;
+  while (st.step()) rows.push_back(read_decision(st));
+  st.reset();
+  return rows;
+}
+
+void Store::count_user_interaction(const std::string& user_id, TimeMs when) {
+  auto& st = statement(kCountUser,
+                       "INSERT INTO user_stats (user_id, interactions, last_seen) VALUES (?1, 1, ?2) "
+                       "ON CONFLICT(user_id) DO UPDATE SET interactions = interactions + 1, "
+                       "last_seen = max(last_seen, excluded.last_seen)");
+  st.bind(1, user_id).bind(2, format_rfc3339(when));
+  st.run();
+}
+
+void Store::add_user_reward(const std::string& user_id, double reward) {
+  auto& st = db_.cached(
+      "UPDATE user_stats SET reward_sum = reward_sum + ?2, reward_count = reward_count + 1 WHERE user_id = ?1");
+  st.bind(1, user_id).bind(2, reward);
+  st.run();
+}
+
+std::pair<std::int64_t, double> Store::user_summary(const std::string& user_id) {
+  auto& st = db_.cached("SELECT interactions, reward_sum, reward_count FROM user_stats WHERE user_id = ?1");
+  st.bind(1, user_id);
+  std::pair<std::int64_t, double> out{0, -1.0};
+  if (st.step()) {
+    out.first = st.column_int64(0);
+    std::int64_t n = st.column_int64(2);
+    if (n > 0) out.second = st.column_double(1) / static_cast<double>(n);
+  }
+  st.reset();
+  return out;
+}
+
+void Store::put_template(const TemplateRow& t) {
+  auto& st = db_.cached(
+      "INSERT OR REPLACE INTO templates (template_id, version, body, status, parent_id, parent_version, metadata, "
+      "created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)");
+  st.bind(1, t.template_id).bind(2, t.version).bind(3, t.body).bind(4, t.status).bind(5, t.parent_id);
+  st.bind(6, t.parent_version).bind(7, t.metadata).bind(8, format_rfc3339(t.created_at));
+  st.run();
+}
+
+std::vector<TemplateRow> Store::templates(const std::string& status) {
+  auto& st = db_.cached(
+      "SELECT template_id, version, body, status, parent_id, parent_version, metadata, created_at FROM templates "
+      "WHERE status = ?1 ORDER BY created_at, template_id, version");
+  st.bind(1, status);
+  std::vector<TemplateRow> rows;
+  while (st.step()) {
+    TemplateRow t;
+    t.template_id = st.column_text(0);
+    t.version = st.column_text(1);
+    t.body = st.column_text(2);
+    t.status = st.column_text(3);
+    if (!st.is_null(4)) t.parent_id = st.column_text(4);
+    if (!st.is_null(5)) t.parent_version = st.column_text(5);
+    t.metadata = st.column_text(6);
+    t.created_at = try_parse_rfc3339(st.column_text(7)).value_or(0);
+    rows.push_back(std::move(t));
+  }
+  st.reset();
+  return rows;
+}
+
+bool Store::set_template_status(const std::string& id, const std::string& version, const std::string& status) {
+  auto& st = db_.cached("UPDATE templates SET status = ?3 WHERE template_id = ?1 AND version = ?2");
+  st.bind(1, id).bind(2, version).bind(3, status);
+  st.run();
+  return db_.changes() == 1;
+}
+
+namespace {
+ModelRow read_model(const Statement& st) {
+  ModelRow m;
+  m.name = st.column_text(0);
+  m.version = st.column_int64(1);
+  m.state = st.column_blob(2);
+  m.metrics = st.column_text(3);
+  m.status = st.column_text(4);
+  m.created_at = try_parse_rfc3339(st.column_text(5)).value_or(0);
+  return m;
+}
+}  // namespace
+
+void Store::put_model(const ModelRow& m) {
+  auto& st = db_.cached(
+      "INSERT OR REPLACE INTO models (name, version, state, metrics, status, created_at) VALUES (?1,?2,?3,?4,?5,?6)");
+  st.bind(1, m.name).bind(2, m.version).bind_blob(3, m.state).bind(4, m.metrics).bind(5, m.status);
+  st.bind(6, format_rfc3339(m.created_at));
+  st.run();
+}
+
+std::optional<ModelRow> Store::latest_model(const std::string& name, const std::string& status) {
+  auto& st = db_.cached(
+      "SELECT name, version, state, metrics, status, created_at FROM models WHERE name = ?1 AND status = ?2 "
+      "ORDER BY version DESC LIMIT 1");
+  st.bind(1, name).bind(2, status);
+  std::optional<ModelRow> m;
+  if (st.step()) m = read_model(st);
+  st.reset();
+  return m;
+}
+
+std::optional<ModelRow> Store::model(const std::string& name, std::int64_t version) {
+  auto& st = db_.cached(
+      "SELECT name, version, state, metrics, status, created_at FROM models WHERE name = ?1 AND version = ?2");
+  st.bind(1, name).bind(2, version);
+  std::optional<ModelRow> m;
+  if (st.step()) m = read_model(st);
+  st.reset();
+  return m;
+}
+
+std::int64_t Store::max_model_version(const std::string& name) {
+  auto& st = db_.cached("SELECT coalesce(max(version), 0) FROM models WHERE name = ?1");
+  st.bind(1, name);
+  std::int64_t v = st.step() ? st.column_int64(0) : 0;
+  st.reset();
+  return v;
+}
+
+void Store::set_model_status(const std::string& name, std::int64_t version, const std::string& status) {
+  auto& st = db_.cached("UPDATE models SET status = ?3 WHERE name = ?1 AND version = ?2");
+  st.bind(1, name).bind(2, version).bind(3, status);
+  st.run();
+}
+
+void Store::prune_models(const std::string& name, int keep) {
+  auto& st = db_.cached(
+      "DELETE FROM models WHERE name = ?1 AND status = 'retired' AND version NOT IN (SELECT version FROM models "
+      "WHERE name = ?1 AND status IN ('active', 'retired') ORDER BY version DESC LIMIT ?2)");
+  st.bind(1, name).bind(2, static_cast<std::int64_t>(keep));
+  st.run();
+}
+
+std::vector<ModelRow> Store::checkpoints(const std::string& name) {
+  auto& st = db_.cached(
+      "SELECT name, version, state, metrics, status, created_at FROM models WHERE name = ?1 AND status IN "
+      "('active', 'retired') ORDER BY version DESC");
+  st.bind(1, name);
+  std::vector<ModelRow> rows;
+  while (st.step()) rows.push_back(read_model(st));
+  st.reset();
+  return rows;
+}
+
 TableCounts Store::counts() {
   TableCounts c;
   c.interactions = db_.query_int("SELECT count(*) FROM interactions");

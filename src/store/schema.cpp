@@ -150,7 +150,20 @@ CREATE TABLE corpus_stats (
 );
 )SQL";
 
-constexpr const char* kMigrations[] = {kSchemaV1};
+// Version 2: per-user statistics for personalised selection (read by primary key at decision time).
+constexpr const char* kSchemaV2 = R"SQL(
+CREATE TABLE user_stats (
+  user_id      TEXT PRIMARY KEY NOT NULL,
+  interactions INTEGER NOT NULL DEFAULT 0,
+  reward_sum   REAL NOT NULL DEFAULT 0,
+  reward_count INTEGER NOT NULL DEFAULT 0,
+  last_seen    TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO user_stats (user_id, interactions, last_seen)
+  SELECT user_id, count(*), max(timestamp) FROM interactions WHERE user_id IS NOT NULL GROUP BY user_id;
+)SQL";
+
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion, "one migration per schema version");
 
 }  // namespace

@@ -65,6 +65,10 @@ class Collector {
   RecordResult record(const nlohmann::json& document);
   RecordResult record(const Event& event);
 
+  /// Logs a template decision: written before return in synchronous mode (returns its decision_id),
+  /// queued with the events in buffered mode (returns 0). @throws StorageError
+  std::int64_t log_decision(store::DecisionRow decision);
+
   /// Records many documents in one transaction (whatever the mode); committed before return.
   std::vector<RecordResult> record_batch(const std::vector<std::string>& json_lines);
 
@@ -83,6 +87,13 @@ class Collector {
     return fn(store_);
   }
 
+  /// Features of a prompt with keywords ranked against the corpus statistics seen so far (no copy of them).
+  features::PromptFeatures extract(const features::FeatureExtractor& extractor, std::string_view prompt,
+                                   const features::ContextInput& context) const {
+    std::lock_guard<std::mutex> lock(corpus_mu_);
+    return extractor.extract(prompt, context, corpus_);
+  }
+
   /// Corpus statistics (document frequencies) seen so far, for TF-IDF.
   features::CorpusStats corpus() const;
   const features::FeatureExtractor& extractor() const { return extractor_; }
@@ -99,7 +110,7 @@ class Collector {
     TimeMs received;
     std::string reason, field, payload;
   };
-  using Item = std::variant<Accepted, Rejected>;
+  using Item = std::variant<Accepted, Rejected, store::DecisionRow>;
 
   Item prepare_text(std::string_view text, RecordResult& result);
   Item prepare_json(const nlohmann::json& doc, std::string payload, RecordResult& result);

@@ -224,7 +224,7 @@ inline OpeEstimate finish(std::string name, double value, const std::vector<doub
   est.confidence = o.confidence;
   constexpr double kInf = std::numeric_limits<double>::infinity();
   if (degenerate) {
-    // No logged decision carries target mass: nothing is known beyond the reward range [0, 1].
+    // No logged decision carries target mass: the value is undefined; an infinite interval passes no gate.
     est.value = 0;
     est.std_error = kInf;
     est.ci_low = -kInf;

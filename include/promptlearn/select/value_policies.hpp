@@ -16,11 +16,11 @@
 
 namespace promptlearn::select {
 
-/// Epsilon-greedy parameters (config key `epsilon`; the ridge prior is fixed at 1.0 unless set in C++).
+/// Epsilon-greedy parameters (config key `epsilon`; the ridge prior is not a config key).
 struct EpsilonGreedyParams {
   double epsilon = 0.1;       ///< probability of a uniformly random action; [0, 1]
-  double ridge_lambda = 1.0;  ///< ridge prior; (0, inf)
-  FeatureScaling scaling = FeatureScaling::kUnitNorm;
+  double ridge_lambda = 0.1;  ///< ridge prior; (0, inf)
+  FeatureScaling scaling = FeatureScaling::kSymlogUnitNorm;
   /// @throws ConfigError naming the key.
   void validate() const {
     if (!(epsilon >= 0.0 && epsilon <= 1.0)) throw ConfigError("epsilon", detail::num(epsilon) + " is outside [0, 1]");
@@ -71,8 +71,8 @@ class EpsilonGreedyPolicy final : public LinearPolicy {
 /// Softmax parameters (config key `temperature`).
 struct SoftmaxParams {
   double temperature = 0.1;   ///< Boltzmann temperature over estimated rewards in [0, 1]; (0, inf)
-  double ridge_lambda = 1.0;  ///< ridge prior; (0, inf)
-  FeatureScaling scaling = FeatureScaling::kUnitNorm;
+  double ridge_lambda = 0.1;  ///< ridge prior; (0, inf)
+  FeatureScaling scaling = FeatureScaling::kSymlogUnitNorm;
   /// @throws ConfigError naming the key.
   void validate() const {
     detail::check_positive(temperature, "temperature");

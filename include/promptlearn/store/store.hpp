@@ -17,7 +17,7 @@
 namespace promptlearn::store {
 
 /// The schema version this library writes (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 /// PRAGMA application_id of a promptlearn file ("Plrn").
 inline constexpr std::int64_t kApplicationId = 0x506C726E;
 
@@ -35,6 +35,45 @@ struct PendingRow {
   std::int64_t id;
   std::string kind;        ///< "performance" or "outcome"
   std::string payload;     ///< the full wire document (JSON text)
+};
+
+/// One logged template decision (table `decisions`).
+struct DecisionRow {
+  std::int64_t decision_id = 0;        ///< assigned on insert
+  std::string interaction_id;
+  TimeMs timestamp = 0;
+  std::string policy_name;
+  std::int64_t policy_version = 0;
+  std::string action_set;              ///< JSON array of {template_id, version, probability, score}
+  std::string chosen_template, chosen_version;
+  double propensity = 1;
+  std::string context;                 ///< JSON array: the context vector the policy saw
+  std::optional<double> reward;        ///< set once, when the decision is learned from
+};
+
+/// A decision waiting to be learned from, with the outcome of its interaction if one arrived.
+struct TrainingRow {
+  DecisionRow decision;
+  std::optional<std::string> user_id;   ///< of the interaction, when it has arrived
+  std::optional<Outcome> outcome;
+};
+
+/// One template version (table `templates`).
+struct TemplateRow {
+  std::string template_id, version, body, status;   ///< status: candidate | active | retired
+  std::optional<std::string> parent_id, parent_version;
+  std::string metadata = "{}";                       ///< JSON object
+  TimeMs created_at = 0;
+};
+
+/// One model checkpoint (table `models`).
+struct ModelRow {
+  std::string name;
+  std::int64_t version = 0;
+  std::string state;                   ///< serialised state (JSON text stored as a blob)
+  std::string metrics = "{}";          ///< JSON object
+  std::string status;                  ///< candidate | active | retired
+  TimeMs created_at = 0;
 };
 
 /// Row counts of the main tables.
@@ -68,6 +107,43 @@ class Store {
                        const std::string& payload);
   void audit(TimeMs when, const std::string& actor, const std::string& action, const std::string& details_json);
 
+  // --- decisions
+  /// Inserts a decision; returns its decision_id.
+  std::int64_t insert_decision(const DecisionRow& d);
+  /// Decisions not yet learned from (reward IS NULL), oldest first, with their interaction's outcome.
+  std::vector<TrainingRow> unlearned_decisions(std::size_t limit);
+  /// Marks a decision as learned from, with the reward used.
+  void set_decision_reward(std::int64_t decision_id, double reward);
+  /// Learned decisions (reward set) with decision_id > after_id, oldest first.
+  std::vector<DecisionRow> learned_decisions(std::int64_t after_id, std::size_t limit);
+
+  // --- users
+  /// Counts an interaction of `user_id` (table user_stats).
+  void count_user_interaction(const std::string& user_id, TimeMs when);
+  /// Adds a learned reward to the user's statistics.
+  void add_user_reward(const std::string& user_id, double reward);
+  /// {interactions, mean reward or -1 when none} of a user; {0, -1} when unknown.
+  std::pair<std::int64_t, double> user_summary(const std::string& user_id);
+
+  // --- templates
+  /// Inserts or replaces a template version.
+  void put_template(const TemplateRow& t);
+  std::vector<TemplateRow> templates(const std::string& status);
+  /// Sets a template version's status; false if it does not exist.
+  bool set_template_status(const std::string& id, const std::string& version, const std::string& status);
+
+  // --- models (checkpoints)
+  void put_model(const ModelRow& m);
+  /// The model `name` with the given status and the highest version, if any.
+  std::optional<ModelRow> latest_model(const std::string& name, const std::string& status);
+  std::optional<ModelRow> model(const std::string& name, std::int64_t version);
+  std::int64_t max_model_version(const std::string& name);
+  void set_model_status(const std::string& name, std::int64_t version, const std::string& status);
+  /// Deletes the oldest retired checkpoints of `name` beyond `keep` (active and candidate rows are kept).
+  void prune_models(const std::string& name, int keep);
+  /// Versions of `name` with status active or retired, newest first.
+  std::vector<ModelRow> checkpoints(const std::string& name);
+
   std::optional<std::string> setting(const std::string& key);
   void put_setting(const std::string& key, const std::string& value, TimeMs when);
   /// Stored corpus statistics blob (document frequencies for TF-IDF), if any.
@@ -82,7 +158,8 @@ class Store {
   /// The repository statements, each prepared once on first use and then reused.
   enum Slot : std::size_t {
     kInsertInteraction, kInteractionExists, kUpsertPerformance, kUpsertOutcome, kInsertPending, kSelectPending,
-    kDeletePending, kInsertRejected, kAudit, kSelectSetting, kPutSetting, kSelectCorpus, kPutCorpus, kSlotCount
+    kDeletePending, kInsertRejected, kAudit, kSelectSetting, kPutSetting, kSelectCorpus, kPutCorpus, kCountUser,
+    kSlotCount
   };
   Statement& statement(Slot slot, const char* sql);
 

@@ -1,0 +1,541 @@
+#include "promptlearn/lifecycle/policy_manager.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "promptlearn/core/error.hpp"
+#include "promptlearn/core/time.hpp"
+#include "promptlearn/features/tokenizer.hpp"
+#include "promptlearn/select/factory.hpp"
+#include "promptlearn/select/ope.hpp"
+#include "promptlearn/select/reward.hpp"
+#include "promptlearn/select/sequential.hpp"
+
+namespace promptlearn {
+
+namespace {
+
+constexpr std::size_t kLearnBatch = 20000;    // decisions read per learn() pass
+constexpr std::size_t kEvaluateLast = 20000;  // newest held-out decisions the gate scores
+
+Eigen::VectorXd vector_from_json(const std::string& text, int dim) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_array() || static_cast<int>(j.size()) != dim) return {};
+  Eigen::VectorXd x(dim);
+  for (int i = 0; i < dim; ++i) {
+    if (!j[static_cast<std::size_t>(i)].is_number()) return {};
+    x(i) = j[static_cast<std::size_t>(i)].get<double>();
+  }
+  return x;
+}
+
+std::string vector_to_json(const Eigen::VectorXd& x) {
+  nlohmann::json j = nlohmann::json::array();
+  for (Eigen::Index i = 0; i < x.size(); ++i) j.push_back(x(i));
+  return j.dump();
+}
+
+TimeMs start_of_day(TimeMs t) { return t - (t % 86400000 + 86400000) % 86400000; }
+
+}  // namespace
+
+std::pair<std::string, std::string> split_action(const std::string& key) {
+  auto at = key.rfind('@');
+  if (at == std::string::npos) return {key, ""};
+  return {key.substr(0, at), key.substr(at + 1)};
+}
+
+std::string action_key(const std::string& template_id, const std::string& version) {
+  return template_id + "@" + version;
+}
+
+bool is_held_out(const std::string& interaction_id) {
+  return features::stable_hash("holdout:" + interaction_id) % 5 == 0;
+}
+
+nlohmann::json to_json(const Decision& d) {
+  nlohmann::json ranked = nlohmann::json::array();
+  for (const auto& r : d.ranked)
+    ranked.push_back({{"template_id", r.template_id}, {"version", r.version}, {"probability", r.probability},
+                      {"score", r.score}});
+  return {{"interaction_id", d.interaction_id},
+          {"ranked", ranked},
+          {"chosen", {{"template_id", d.chosen.template_id}, {"version", d.chosen.version}}},
+          {"propensity", d.propensity},
+          {"policy_name", d.policy_name},
+          {"policy_version", d.policy_version},
+          {"explored", d.explored},
+          {"confidence", d.confidence},
+          {"decision_id", d.decision_id}};
+}
+
+nlohmann::json to_json(const GateReport& g) {
+  return {{"deployed", g.deployed},         {"reason", g.reason},           {"samples", g.samples},
+          {"improvement", g.improvement},   {"ci_low", g.ci_low},           {"ci_high", g.ci_high},
+          {"live_version", g.live_version}, {"new_version", g.new_version}, {"metrics", g.metrics}};
+}
+
+// ------------------------------------------------------------------------------------------ setup
+
+PolicyManager::PolicyManager(const std::string& path, Collector& collector, const Config& config, const Clock& clock)
+    : path_(path), collector_(collector), config_(config), clock_(clock) {
+  store::OpenOptions ro;
+  ro.create = false;
+  reader_ = std::make_unique<store::Store>(path_, ro);
+  refresh();
+}
+
+std::unique_ptr<select::Policy> PolicyManager::fresh_policy() const {
+  const auto& ts = config_.learning_strategies.template_selection;
+  return select::make_policy(ts.algorithm, ts.parameters, context_.dimension(),
+                             config_.learning.model_training.random_seed);
+}
+
+std::unique_ptr<select::Policy> PolicyManager::load_state(const std::string& state) const {
+  nlohmann::json j = nlohmann::json::parse(state, nullptr, false);
+  if (j.is_discarded()) throw StorageError(-1, "models: a template_selection checkpoint is not valid JSON");
+  auto p = select::make_policy_from_json(j);
+  if (p->dimension() != context_.dimension())
+    throw StorageError(-1, fmt::format("models: checkpoint dimension {} differs from the context dimension {}",
+                                       p->dimension(), context_.dimension()));
+  return p;
+}
+
+std::vector<std::string> PolicyManager::load_templates(store::Store& st) const {
+  std::vector<std::string> keys;
+  for (const auto& t : st.templates("active")) keys.push_back(action_key(t.template_id, t.version));
+  return keys;
+}
+
+void PolicyManager::sync_actions(select::Policy& p, const std::vector<std::string>& keys) const {
+  std::vector<std::string> have = p.actions();
+  for (const auto& k : keys)
+    if (std::find(have.begin(), have.end(), k) == have.end()) p.add_action(k);
+  for (const auto& k : have)
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) p.retire_action(k);
+}
+
+void PolicyManager::publish(std::shared_ptr<select::Policy> policy, std::int64_t version) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->policy = std::move(policy);
+  snap->version = version;
+  std::atomic_store(&live_, std::shared_ptr<const Snapshot>(std::move(snap)));
+}
+
+void PolicyManager::refresh() {
+  std::lock_guard<std::mutex> jobs(jobs_mu_);
+  collector_.with_store([&](store::Store& st) {
+    auto active = st.latest_model(kModelName, "active");
+    std::shared_ptr<select::Policy> p = active ? load_state(active->state) : fresh_policy();
+    sync_actions(*p, load_templates(st));
+    publish(std::move(p), active ? active->version : 0);
+  });
+}
+
+std::int64_t PolicyManager::live_version() const { return snapshot()->version; }
+std::string PolicyManager::policy_name() const { return snapshot()->policy->name(); }
+
+std::vector<std::string> PolicyManager::templates() const { return snapshot()->policy->actions(); }
+
+// ------------------------------------------------------------------------------------------ templates
+
+void PolicyManager::register_template(const std::string& template_id, const std::string& version,
+                                      const std::string& body, const std::string& parent_id,
+                                      const std::string& parent_version) {
+  if (template_id.empty() || template_id.find('@') != std::string::npos)
+    throw ValidationError("template_id", fmt::format("\"{}\" must be non-empty and contain no '@'", template_id));
+  if (version.empty()) throw ValidationError("version", "must not be empty");
+  std::lock_guard<std::mutex> jobs(jobs_mu_);
+  const std::string key = action_key(template_id, version);
+  const std::string parent = parent_id.empty() ? "" : action_key(parent_id, parent_version);
+  collector_.with_store([&](store::Store& st) {
+    store::TemplateRow row;
+    row.template_id = template_id;
+    row.version = version;
+    row.body = body;
+    row.status = "active";
+    if (!parent_id.empty()) {
+      row.parent_id = parent_id;
+      row.parent_version = parent_version;
+    }
+    row.created_at = clock_.now_ms();
+    store::Transaction tx(st.db());
+    st.put_template(row);
+    // The candidate learns the new action too, warm-started from the parent.
+    if (auto cand = st.latest_model(kModelName, "candidate")) {
+      auto p = load_state(cand->state);
+      p->add_action(key, parent);
+      cand->state = p->to_json().dump();
+      st.put_model(*cand);
+    }
+    st.audit(clock_.now_ms(), "engine", "register_template",
+             nlohmann::json{{"template", key}, {"parent", parent}}.dump());
+    tx.commit();
+  });
+  auto snap = snapshot();
+  std::shared_ptr<select::Policy> next = snap->policy->clone();
+  next->add_action(key, parent);
+  publish(std::move(next), snap->version);
+}
+
+bool PolicyManager::retire_template(const std::string& template_id, const std::string& version) {
+  std::lock_guard<std::mutex> jobs(jobs_mu_);
+  const std::string key = action_key(template_id, version);
+  bool found = collector_.with_store([&](store::Store& st) {
+    store::Transaction tx(st.db());
+    bool ok = st.set_template_status(template_id, version, "retired");
+    if (ok) st.audit(clock_.now_ms(), "engine", "retire_template", nlohmann::json{{"template", key}}.dump());
+    tx.commit();
+    return ok;
+  });
+  if (found) {
+    auto snap = snapshot();
+    std::shared_ptr<select::Policy> next = snap->policy->clone();
+    next->retire_action(key);
+    publish(std::move(next), snap->version);
+  }
+  return found;
+}
+
+// ------------------------------------------------------------------------------------------ select
+
+Decision PolicyManager::select(const Event& e) {
+  if (!e.input_data) throw ValidationError("input_data", "is required to select a template");
+  auto snap = snapshot();
+  const select::Policy& policy = *snap->policy;
+  if (policy.actions().empty())
+    throw Error("select_template: no active template; register one with register_template()");
+  const TimeMs now = clock_.now_ms();
+  const TimeMs ts = e.timestamp.value_or(now);
+  features::PromptFeatures f = collector_.extract(context_.extractor(), e.input_data->raw_prompt,
+                                                  context_input(e.context_data.value_or(ContextData{})));
+  select::UserContext user;
+  if (e.user_id) {
+    user.user_id = *e.user_id;
+    std::lock_guard<std::mutex> lock(reader_mu_);
+    std::tie(user.interactions, user.mean_reward) = reader_->user_summary(*e.user_id);
+  }
+  Eigen::VectorXd x = context_.build(f, hour_of_day_utc(ts), user);
+
+  // Each decision draws from its own stream: deterministic given the seed and the interaction, and
+  // independent across the one-decision processes a hook runs.
+  Rng rng(config_.learning.model_training.random_seed ^ features::stable_hash(e.interaction_id));
+  select::Distribution dist = policy.distribution(x, rng);
+  double u = rng.uniform(), acc = 0;
+  std::size_t pick = dist.size() - 1;
+  for (std::size_t i = 0; i < dist.size(); ++i) {
+    acc += dist[i].probability;
+    if (u < acc) {
+      pick = i;
+      break;
+    }
+  }
+
+  Decision d;
+  d.interaction_id = e.interaction_id;
+  nlohmann::json action_set = nlohmann::json::array();
+  for (const auto& ap : dist) {
+    auto [id, version] = split_action(ap.action);
+    d.ranked.push_back({id, version, ap.probability, ap.score});
+    action_set.push_back({{"template_id", id}, {"version", version}, {"probability", ap.probability},
+                          {"score", ap.score}});
+  }
+  d.chosen = d.ranked[pick];
+  d.propensity = dist[pick].probability;
+  d.policy_name = policy.name();
+  d.policy_version = snap->version;
+  d.explored = pick != 0;
+  d.confidence = dist[0].probability;
+
+  store::DecisionRow row;
+  row.interaction_id = e.interaction_id;
+  row.timestamp = now;
+  row.policy_name = d.policy_name;
+  row.policy_version = d.policy_version;
+  row.action_set = action_set.dump();
+  row.chosen_template = d.chosen.template_id;
+  row.chosen_version = d.chosen.version;
+  row.propensity = d.propensity;
+  row.context = vector_to_json(x);
+  d.decision_id = collector_.log_decision(std::move(row));
+  return d;
+}
+
+// ------------------------------------------------------------------------------------------ learn
+
+LearnReport PolicyManager::learn(TimeMs now) {
+  std::lock_guard<std::mutex> jobs(jobs_mu_);
+  LearnReport report;
+  const TimeMs wait = static_cast<TimeMs>(config_.learning.reward.reward_wait_hours) * 3600000;
+  collector_.with_store([&](store::Store& st) {
+    store::Transaction tx(st.db());  // exactly once across processes: the decisions are marked in here
+    auto cand_row = st.latest_model(kModelName, "candidate");
+    std::unique_ptr<select::Policy> cand =
+        cand_row ? load_state(cand_row->state) : std::unique_ptr<select::Policy>(snapshot()->policy->clone());
+    sync_actions(*cand, load_templates(st));
+    nlohmann::json metrics = cand_row ? nlohmann::json::parse(cand_row->metrics, nullptr, false) : nlohmann::json();
+    if (!metrics.is_object()) metrics = nlohmann::json::object();
+    nlohmann::json& reward_model = metrics["reward_model"];  // action -> [n, sum]: DR's regression term
+    if (!reward_model.is_object()) reward_model = nlohmann::json::object();
+    const auto actions = cand->actions();
+
+    for (const auto& row : st.unlearned_decisions(kLearnBatch)) {
+      const auto& d = row.decision;
+      std::optional<double> r;
+      if (row.outcome) r = select::compute_reward(*row.outcome, config_.learning.reward);
+      if (!r) {
+        if (now - d.timestamp < wait) {
+          ++report.waiting;
+          continue;
+        }
+        r = config_.learning.reward.default_reward;
+        ++report.defaulted;
+      } else {
+        ++report.learned;
+      }
+      const std::string key = action_key(d.chosen_template, d.chosen_version);
+      if (is_held_out(d.interaction_id)) {
+        ++report.held_out;
+      } else {
+        Eigen::VectorXd x = vector_from_json(d.context, context_.dimension());
+        if (x.size() == context_.dimension() && std::find(actions.begin(), actions.end(), key) != actions.end()) {
+          cand->update(x, key, *r, d.propensity);
+          auto& cell = reward_model[key];
+          if (!cell.is_array()) cell = nlohmann::json::array({0, 0.0});
+          cell[0] = cell[0].get<std::int64_t>() + 1;
+          cell[1] = cell[1].get<double>() + *r;
+        }
+      }
+      st.set_decision_reward(d.decision_id, *r);
+      if (row.user_id) st.add_user_reward(*row.user_id, *r);
+    }
+    store::ModelRow out;
+    out.name = kModelName;
+    out.version = cand_row ? cand_row->version : std::max(st.max_model_version(kModelName), live_version()) + 1;
+    out.state = cand->to_json().dump();
+    metrics["trained_decisions"] = metrics.value("trained_decisions", 0) + report.learned + report.defaulted -
+                                   report.held_out;
+    out.metrics = metrics.dump();
+    out.status = "candidate";
+    out.created_at = cand_row ? cand_row->created_at : now;
+    st.put_model(out);
+    tx.commit();
+  });
+  return report;
+}
+
+// ------------------------------------------------------------------------------------------ gate
+
+GateReport PolicyManager::gate(TimeMs now) {
+  std::lock_guard<std::mutex> jobs(jobs_mu_);
+  GateReport g;
+  auto snap = snapshot();
+  g.live_version = snap->version;
+  const auto& lp = config_.learning.learning_parameters;
+  if (!config_.learning.adaptive_refinement_enabled) {
+    g.reason = "adaptive_refinement_enabled is false";
+    return g;
+  }
+  collector_.with_store([&](store::Store& st) {
+    auto cand_row = st.latest_model(kModelName, "candidate");
+    if (!cand_row) {
+      g.reason = "no candidate yet (learn() has not run)";
+      return;
+    }
+    store::Statement today(st.db(),
+                           "SELECT count(*) FROM audit_log WHERE action = 'deploy' AND timestamp >= ?1");
+    today.bind(1, format_rfc3339(start_of_day(now)));
+    const std::int64_t deployed_today = today.step() ? today.column_int64(0) : 0;
+    if (deployed_today >= lp.max_adaptation_per_day) {
+      g.reason = fmt::format("{} deployments today already (max_adaptation_per_day {})", deployed_today,
+                             lp.max_adaptation_per_day);
+      return;
+    }
+    std::unique_ptr<select::Policy> cand = load_state(cand_row->state);
+    sync_actions(*cand, load_templates(st));
+
+    // The newest held-out decisions: never trained on.
+    std::vector<store::DecisionRow> held;
+    std::int64_t after = 0;
+    for (;;) {
+      auto chunk = st.learned_decisions(after, 50000);
+      if (chunk.empty()) break;
+      after = chunk.back().decision_id;
+      for (auto& d : chunk)
+        if (is_held_out(d.interaction_id)) held.push_back(std::move(d));
+    }
+    if (held.size() > kEvaluateLast) held.erase(held.begin(), held.end() - static_cast<std::ptrdiff_t>(kEvaluateLast));
+
+    std::vector<select::LoggedDecision> live_log, cand_log;
+    Rng rng(config_.learning.model_training.random_seed);
+    for (const auto& d : held) {
+      Eigen::VectorXd x = vector_from_json(d.context, context_.dimension());
+      if (x.size() != context_.dimension()) continue;
+      select::LoggedDecision ld;
+      ld.context = x;
+      ld.chosen = action_key(d.chosen_template, d.chosen_version);
+      ld.reward = *d.reward;
+      ld.propensity = d.propensity;
+      ld.target = snap->policy->distribution(x, rng);
+      live_log.push_back(ld);
+      ld.target = cand->distribution(x, rng);
+      cand_log.push_back(std::move(ld));
+    }
+    g.samples = static_cast<std::int64_t>(live_log.size());
+    if (g.samples < lp.min_samples_for_adaptation) {
+      g.reason = fmt::format("{} held-out decisions, {} needed (min_samples_for_adaptation)", g.samples,
+                             lp.min_samples_for_adaptation);
+      return;
+    }
+    // Doubly robust with a per-action mean reward model learned on the training decisions only.
+    nlohmann::json metrics = nlohmann::json::parse(cand_row->metrics, nullptr, false);
+    double all_n = 0, all_sum = 0;
+    std::map<std::string, double> means;
+    if (metrics.is_object() && metrics.contains("reward_model")) {
+      for (auto it = metrics["reward_model"].begin(); it != metrics["reward_model"].end(); ++it) {
+        double n = (*it)[0].get<double>(), sum = (*it)[1].get<double>();
+        all_n += n;
+        all_sum += sum;
+        if (n > 0) means[it.key()] = sum / n;
+      }
+    }
+    const double overall = all_n > 0 ? all_sum / all_n : 0.5;
+    select::RewardModel model = [&](const select::LoggedDecision&, const std::string& action) {
+      auto it = means.find(action);
+      return it == means.end() ? overall : it->second;
+    };
+    auto dr = select::compare(live_log, cand_log, select::Estimator::doubly_robust, model);
+    auto ips = select::compare(live_log, cand_log, select::Estimator::ips);
+    auto snips = select::compare(live_log, cand_log, select::Estimator::snips);
+    auto est = [](const select::OpeEstimate& e) {
+      return nlohmann::json{{"value", e.value}, {"ci_low", e.ci_low}, {"ci_high", e.ci_high}, {"n", e.n},
+                            {"ess", e.effective_sample_size}};
+    };
+    g.metrics = {{"dr", {{"live", est(dr.live)}, {"candidate", est(dr.candidate)}, {"improvement", est(dr.improvement)}}},
+                 {"ips", {{"live", est(ips.live)}, {"candidate", est(ips.candidate)}, {"improvement", est(ips.improvement)}}},
+                 {"snips", {{"live", est(snips.live)}, {"candidate", est(snips.candidate)}, {"improvement", est(snips.improvement)}}},
+                 {"threshold", lp.adaptation_threshold}};
+    g.improvement = dr.improvement.value;
+    g.ci_low = dr.improvement.ci_low;
+    g.ci_high = dr.improvement.ci_high;
+    if (!(g.ci_low > lp.adaptation_threshold)) {
+      g.reason = fmt::format("improvement {:.4f}, 95% lower bound {:.4f} does not exceed adaptation_threshold {}",
+                             g.improvement, g.ci_low, lp.adaptation_threshold);
+      return;
+    }
+    // Deploy: the candidate becomes the active checkpoint; a copy continues as the next candidate.
+    store::Transaction tx(st.db());
+    if (auto active = st.latest_model(kModelName, "active")) st.set_model_status(kModelName, active->version, "retired");
+    store::ModelRow deployed = *cand_row;
+    deployed.status = "active";
+    deployed.created_at = now;
+    nlohmann::json dm = metrics.is_object() ? metrics : nlohmann::json::object();
+    dm["gate"] = g.metrics;
+    dm["baseline_value"] = dr.live.value;     // what the previous policy was worth: the rollback reference
+    dm["expected_value"] = dr.candidate.value;
+    dm["previous_version"] = snap->version;
+    deployed.metrics = dm.dump();
+    st.put_model(deployed);
+    store::ModelRow next = *cand_row;
+    next.version = cand_row->version + 1;
+    next.created_at = now;
+    st.put_model(next);
+    st.prune_models(kModelName, config_.learning.data_retention.model_checkpoints_kept);
+    st.audit(now, "engine", "deploy",
+             nlohmann::json{{"model", kModelName}, {"version", deployed.version}, {"from", snap->version},
+                            {"improvement", g.improvement}, {"ci_low", g.ci_low}, {"samples", g.samples}}
+                 .dump());
+    tx.commit();
+    g.deployed = true;
+    g.new_version = deployed.version;
+    g.reason = fmt::format("deployed version {}: improvement {:.4f} (95% CI {:.4f} .. {:.4f}) on {} held-out decisions",
+                           deployed.version, g.improvement, g.ci_low, g.ci_high, g.samples);
+    publish(std::shared_ptr<select::Policy>(std::move(cand)), deployed.version);
+  });
+  return g;
+}
+
+// ------------------------------------------------------------------------------------------ watch
+
+bool PolicyManager::watch(TimeMs now) {
+  std::string reason;
+  {
+    std::lock_guard<std::mutex> jobs(jobs_mu_);
+    collector_.with_store([&](store::Store& st) {
+      auto active = st.latest_model(kModelName, "active");
+      if (!active) return;
+      nlohmann::json m = nlohmann::json::parse(active->metrics, nullptr, false);
+      if (!m.is_object() || !m.contains("baseline_value")) return;
+      // Reference: what the previous policy was worth on the held-out log at deployment time.
+      select::RollbackTestConfig rc;
+      rc.baseline = std::clamp(m["baseline_value"].get<double>(), 1e-6, 1.0);
+      rc.method = select::RollbackMethod::cusum;  // keeps watching: a drop that starts late is caught too
+      if (rc.baseline <= rc.detect_drop) return;  // no reward level low enough to detect a drop from
+      select::RollbackTest test(rc);
+      store::Statement q(st.db(),
+                         "SELECT reward FROM decisions WHERE policy_name = ?1 AND policy_version = ?2 AND reward IS "
+                         "NOT NULL ORDER BY decision_id");
+      q.bind(1, snapshot()->policy->name()).bind(2, active->version);
+      while (q.step())
+        if (test.observe(q.column_double(0)) == select::RollbackStatus::rollback) break;
+      if (test.status() == select::RollbackStatus::rollback)
+        reason = fmt::format("live reward {:.4f} over {} decisions fell below the previous policy's {:.4f} "
+                             "(CUSUM statistic {:.2f} >= {:.2f}, false-alarm bound {})",
+                             test.live_mean(), test.count(), rc.baseline, test.statistic(), test.alarm_threshold(),
+                             rc.alpha);
+    });
+  }
+  return !reason.empty() && rollback(now, reason);
+}
+
+// ------------------------------------------------------------------------------------------ rollback
+
+bool PolicyManager::rollback(TimeMs now, const std::string& reason) {
+  std::lock_guard<std::mutex> jobs(jobs_mu_);
+  bool done = false;
+  collector_.with_store([&](store::Store& st) {
+    store::Transaction tx(st.db());
+    auto active = st.latest_model(kModelName, "active");
+    if (!active) return;
+    std::optional<store::ModelRow> previous;
+    for (auto& m : st.checkpoints(kModelName))
+      if (m.version < active->version && m.status == "retired") {
+        previous = std::move(m);
+        break;
+      }
+    nlohmann::json am = nlohmann::json::parse(active->metrics, nullptr, false);
+    if (!am.is_object()) am = nlohmann::json::object();
+    am["rolled_back"] = {{"at", format_rfc3339(now)}, {"reason", reason}};
+    active->metrics = am.dump();
+    active->status = "retired";
+    st.put_model(*active);
+    std::shared_ptr<select::Policy> restored;
+    std::int64_t restored_version = 0;
+    if (previous) {
+      st.set_model_status(kModelName, previous->version, "active");
+      restored = load_state(previous->state);
+      restored_version = previous->version;
+    } else {
+      restored = fresh_policy();  // before the first deployment there was the initial policy
+    }
+    sync_actions(*restored, load_templates(st));
+    // The candidate starts again from the restored policy.
+    if (auto cand = st.latest_model(kModelName, "candidate")) {
+      cand->state = restored->to_json().dump();
+      st.put_model(*cand);
+    }
+    st.audit(now, "engine", "rollback",
+             nlohmann::json{{"model", kModelName}, {"from", active->version}, {"to", restored_version},
+                            {"reason", reason}}
+                 .dump());
+    tx.commit();
+    publish(std::move(restored), restored_version);
+    done = true;
+  });
+  return done;
+}
+
+}  // namespace promptlearn
