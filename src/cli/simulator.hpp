@@ -74,7 +74,16 @@ inline const std::vector<const char*>& template_ids() {
 struct SimUser {
   std::string id;
   int favourite_domain;
-  double skill;  // 0..1
+  double skill;            // 0..1
+  int favourite_template;  // this user's own preference: +kUserBonus quality with it
+};
+
+/// A prompt the simulated host is about to enhance (before any template is chosen).
+struct SimPrompt {
+  std::string interaction_id;
+  int domain = 0;
+  std::size_t user = 0;
+  nlohmann::json interaction;  // input_data + context_data (no enhancement_data yet)
 };
 
 /// One simulated interaction: the documents a host would send.
@@ -89,16 +98,76 @@ struct SimInteraction {
 };
 
 /// Generates prompts, users and outcomes. The hidden reward model: each domain has a best template,
-/// longer and more constrained prompts benefit from structured templates, skill raises quality.
+/// each user has a favourite template of their own (personalisation), skill raises quality.
 class HostSimulator {
  public:
+  static constexpr double kUserBonus = 1.5;
+
   explicit HostSimulator(std::uint64_t seed, int users = 12) : rng_(seed) {
     for (int u = 0; u < users; ++u)
       users_.push_back({fmt::format("user-{:02d}", u), static_cast<int>(rng_.uniform_int(0, domains().size() - 1)),
-                        rng_.uniform(0.2, 0.9)});
+                        rng_.uniform(0.2, 0.9), static_cast<int>(rng_.uniform_int(0, template_ids().size() - 1))});
   }
 
-  /// Mean quality (0-10) of template t for a domain d: the hidden truth.
+  /// Mean quality (0-10) of template t for a prompt of domain d by user u: the hidden truth.
+  double expected_quality(const SimPrompt& p, int t) const {
+    const SimUser& u = users_[p.user];
+    return std::min(10.0, true_quality(p.domain, t, u.skill) + (t == u.favourite_template ? kUserBonus : 0.0));
+  }
+
+  /// The best template for a prompt (the oracle) and its expected quality.
+  std::pair<int, double> oracle(const SimPrompt& p) const {
+    int best = 0;
+    for (int t = 1; t < static_cast<int>(template_ids().size()); ++t)
+      if (expected_quality(p, t) > expected_quality(p, best)) best = t;
+    return {best, expected_quality(p, best)};
+  }
+
+  /// Mean expected quality over all templates (what a uniformly random choice earns).
+  double random_quality(const SimPrompt& p) const {
+    double s = 0;
+    for (int t = 0; t < static_cast<int>(template_ids().size()); ++t) s += expected_quality(p, t);
+    return s / static_cast<double>(template_ids().size());
+  }
+
+  /// A new prompt arriving at `now`.
+  SimPrompt prompt(TimeMs now) {
+    SimPrompt p;
+    p.user = static_cast<std::size_t>(rng_.uniform_int(0, static_cast<std::int64_t>(users_.size()) - 1));
+    const SimUser& user = users_[p.user];
+    p.domain = rng_.bernoulli(0.7) ? user.favourite_domain : static_cast<int>(rng_.uniform_int(0, domains().size() - 1));
+    const DomainSpec& spec = domains()[static_cast<std::size_t>(p.domain)];
+    std::string text = fmt::format("{} {}.", pick(spec.openings), pick(spec.subjects));
+    int n_constraints = static_cast<int>(rng_.uniform_int(0, 3));
+    for (int i = 0; i < n_constraints; ++i) text += " " + std::string(pick(spec.constraints));
+    p.interaction_id = rng_.uuid_v4();
+    p.interaction = {{"interaction_id", p.interaction_id},
+                     {"timestamp", format_rfc3339(now)},
+                     {"session_id", fmt::format("{}-s{}", user.id, now / (3 * 3600 * 1000))},
+                     {"user_id", user.id},
+                     {"input_data", {{"raw_prompt", text}}},
+                     {"context_data",
+                      {{"working_directory", fmt::format("/home/{}/projects/app", user.id)},
+                       {"recent_files", {pick(spec.files)}},
+                       {"git_branch", rng_.bernoulli(0.5) ? "main" : "feature/improve-flow"},
+                       {"ide_detected", rng_.bernoulli(0.6) ? "vscode" : "claude-code"}}}};
+    return p;
+  }
+
+  /// The outcome document of applying template t to prompt p (quality drawn around the truth).
+  nlohmann::json outcome(const SimPrompt& p, int t, double* quality_out = nullptr) {
+    double quality = std::clamp(rng_.normal(expected_quality(p, t), 1.0), 0.0, 10.0);
+    if (quality_out) *quality_out = quality;
+    double q01 = quality / 10.0;
+    return {{"interaction_id", p.interaction_id},
+            {"outcome_data",
+             {{"claude_response_time_ms", std::max(200.0, rng_.normal(2500, 600))},
+              {"response_quality_score", quality},
+              {"user_satisfaction_rating", std::clamp(1.0 + 9.0 * q01 + rng_.normal(0, 0.5), 1.0, 10.0)},
+              {"feedback_data", {{"implicit_feedback", {{"edit_action_count", rng_.uniform_int(0, 4)}, {"acceptance_rate", q01}}}}}}}};
+  }
+
+  /// Mean quality (0-10) of template t for a domain d: the hidden truth (before the user's own bonus).
   static double true_quality(int d, int t, double skill) {
     static const double kBase[5][5] = {{5.5, 7.5, 6.0, 6.5, 7.0},
                                        {6.5, 5.5, 7.5, 5.0, 6.0},
