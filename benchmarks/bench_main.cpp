@@ -184,18 +184,21 @@ int bench_ingest(int argc, char** argv) {
 }  // namespace
 
 int bench_bandit(int argc, char** argv);  // benchmarks/bench_bandit.cpp
+int bench_select(int argc, char** argv);  // benchmarks/bench_select.cpp
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help") {
     std::cout << "usage: promptlearn_bench ingest [--rows 200000] [--batch 100] [--latency-rows 2000]\n"
                  "       promptlearn_bench bandit --csv FILE [--label label] [--passes 5] [--seed S] [--seeds N]\n"
-                 "                                [--policy NAME|all]\n";
+                 "                                [--policy NAME|all]\n"
+                 "       promptlearn_bench select [--templates 32] [--dim 64] [--decisions 20000]\n";
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
   try {
     if (cmd == "ingest") return bench_ingest(argc, argv);
     if (cmd == "bandit") return bench_bandit(argc, argv);
+    if (cmd == "select") return bench_select(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "promptlearn_bench " << cmd << ": " << e.what() << "\n";
     return 1;

@@ -24,5 +24,9 @@ class Args {
 
 int run_demo(const Args& args);
 int run_features(const Args& args);
+int run_select(const Args& args);
+int run_templates(const Args& args);
+int run_jobs(const Args& args);
+int run_rollback(const Args& args);
 
 }  // namespace promptlearn::cli

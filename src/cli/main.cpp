@@ -129,7 +129,11 @@ void usage(std::ostream& out) {
          "  demo      simulate a prompt-enhancement host on virtual time and summarise what was learned\n"
          "  ingest    record JSON-lines events from stdin into a database file\n"
          "  stats     print counts of a database file as JSON\n"
-         "  features  extract features of JSON-lines prompts from stdin\n";
+         "  features  extract features of JSON-lines prompts from stdin\n"
+         "  templates add, retire and list template versions\n"
+         "  select    choose a template for one interaction on stdin and log the decision\n"
+         "  jobs      run the scheduled work that is due (learn, rollback watch, deployment gate)\n"
+         "  rollback  restore the previous template-selection policy\n";
 }
 
 }  // namespace
@@ -150,6 +154,10 @@ int main(int argc, char** argv) {
     if (cmd == "ingest") return run_ingest(Args(argc, argv, 2, {"db", "config", "batch"}, {}));
     if (cmd == "stats") return run_stats(Args(argc, argv, 2, {"db", "config"}, {"human"}));
     if (cmd == "features") return run_features(Args(argc, argv, 2, {"db", "config", "hash-dim"}, {}));
+    if (cmd == "select") return run_select(Args(argc, argv, 2, {"db"}, {"record", "human"}));
+    if (cmd == "templates") return run_templates(Args(argc, argv, 2, {"db", "add", "retire", "body", "parent"}, {}));
+    if (cmd == "jobs") return run_jobs(Args(argc, argv, 2, {"db", "now"}, {}));
+    if (cmd == "rollback") return run_rollback(Args(argc, argv, 2, {"db", "reason"}, {}));
     if (cmd == "demo") return run_demo(Args(argc, argv, 2, {"db", "days", "seed", "per-day", "config"}, {"quiet"}));
     std::cerr << "promptlearn: unknown command '" << cmd << "'\n";
     usage(std::cerr);

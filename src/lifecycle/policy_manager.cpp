@@ -247,7 +247,7 @@ Decision PolicyManager::select(const Event& e) {
   d.propensity = dist[pick].probability;
   d.policy_name = policy.name();
   d.policy_version = snap->version;
-  d.explored = pick != 0;
+  d.explored = dist[pick].probability < dist[0].probability;  // not one of the policy's top choices
   d.confidence = dist[0].probability;
 
   store::DecisionRow row;

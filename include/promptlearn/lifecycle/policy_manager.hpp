@@ -48,7 +48,7 @@ struct Decision {
   double propensity = 0;               ///< probability with which `chosen` was drawn (logged)
   std::string policy_name;
   std::int64_t policy_version = 0;     ///< 0 = the initial policy, before any deployment
-  bool explored = false;               ///< true when `chosen` is not the top-ranked template
+  bool explored = false;               ///< true when `chosen` is less probable than the top-ranked template
   double confidence = 0;               ///< probability of the top-ranked template
   std::int64_t decision_id = 0;        ///< row in `decisions` (0 when buffered, not yet written)
 };
@@ -70,7 +70,7 @@ struct GateReport {
   double improvement = 0, ci_low = 0, ci_high = 0;
   std::int64_t live_version = 0;
   std::int64_t new_version = 0;
-  nlohmann::json metrics;       ///< the estimates (ips, snips, dr of live and candidate, paired difference)
+  nlohmann::json metrics = nlohmann::json::object();  ///< the estimates (ips, snips, dr of live and candidate, paired difference)
 };
 nlohmann::json to_json(const GateReport& g);
 

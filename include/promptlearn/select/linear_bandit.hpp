@@ -187,6 +187,15 @@ struct RidgeArm {
   Eigen::MatrixXd a_inv;   ///< A^-1, kept by Sherman-Morrison
   Eigen::VectorXd b;       ///< sum r z
   Eigen::VectorXd theta;   ///< A^-1 b
+  /// A^-1 in single precision, for scoring only: 32 actions x 65^2 floats stay in L2 cache, which halves
+  /// the decision latency; the statistics themselves stay in double precision.
+  Eigen::MatrixXf a_inv_f;
+
+  /// Recomputes what derives from A^-1 and b; called after every change of them.
+  void refresh() {
+    theta = a_inv * b;
+    a_inv_f = a_inv.cast<float>();
+  }
 };
 
 /// The per-action ridge models shared by every linear policy (LinUCB, Thompson, epsilon-greedy, softmax).
@@ -239,7 +248,7 @@ class RidgeModels {
       arm.a_inv = Eigen::MatrixXd::Identity(n, n) / lambda_;
       arm.b = Eigen::VectorXd::Zero(n);
     }
-    arm.theta = arm.a_inv * arm.b;
+    arm.refresh();
     index_.emplace(key, arms_.size());
     arms_.push_back(std::move(arm));
   }
@@ -275,7 +284,7 @@ class RidgeModels {
     arm.a_inv.noalias() -= (u * u.transpose()) / (1.0 + z.dot(u));
     arm.a.noalias() += z * z.transpose();
     arm.b += reward * z;
-    arm.theta = arm.a_inv * arm.b;
+    arm.refresh();
     arm.count += 1;
   }
 
@@ -298,7 +307,7 @@ class RidgeModels {
       arm.count += o.count;
       arm.valid = arm.valid || o.valid;
       arm.a_inv = inverse_spd(arm.a);
-      arm.theta = arm.a_inv * arm.b;
+      arm.refresh();
     }
   }
 
@@ -344,7 +353,7 @@ class RidgeModels {
       // A_inv must be the inverse of A (to a loose tolerance: Sherman-Morrison drifts by rounding only).
       const double err = (arm.a * arm.a_inv - Eigen::MatrixXd::Identity(n, n)).cwiseAbs().maxCoeff();
       if (!(err < 1e-6)) throw ValidationError(p + ".A_inv", "is not the inverse of A (max error " + num(err) + ")");
-      arm.theta = arm.a_inv * arm.b;
+      arm.refresh();
       m.index_.emplace(arm.key, m.arms_.size());
       m.arms_.push_back(std::move(arm));
     }
@@ -457,9 +466,16 @@ class LinUcbPolicy final : public LinearPolicy {
   /// UCB score theta^T z + alpha sqrt(z^T A^-1 z) of each valid action, in actions() order.
   std::vector<double> scores(const Eigen::VectorXd& x) const {
     const Eigen::VectorXd z = models_.transform(x);
+    const auto arms = models_.valid_arms();
     std::vector<double> out;
-    for (const detail::RidgeArm* a : models_.valid_arms())
-      out.push_back(a->theta.dot(z) + params_.alpha * std::sqrt(std::max(0.0, z.dot(a->a_inv * z))));
+    out.reserve(arms.size());
+    const Eigen::VectorXf zf = z.cast<float>();
+    Eigen::VectorXf az(zf.size());  // one buffer: no allocation per action
+    for (const detail::RidgeArm* a : arms) {
+      // A plain product: Eigen's general GEMV kernel vectorises better than its symmetric one here.
+      az.noalias() = a->a_inv_f * zf;
+      out.push_back(a->theta.dot(z) + params_.alpha * std::sqrt(std::max(0.0, static_cast<double>(zf.dot(az)))));
+    }
     return out;
   }
 
