@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
@@ -58,100 +59,122 @@ int run_demo(const Args& args) {
   Config config = Config::defaults();
   config.learning.data_collection.mode = CollectionMode::buffered;
   LearningEngine engine(db, config, options);
+  for (const char* t : sim::template_ids()) engine.register_template(t, "1", std::string("template body: ") + t);
   sim::HostSimulator host(static_cast<std::uint64_t>(seed));
 
-  std::map<std::string, std::map<std::string, std::pair<double, int>>> quality;  // domain -> template -> (sum, n)
-  int early_outcomes = 0, invalid_sent = 0;
+  struct Week {
+    double chosen = 0, random = 0, oracle = 0;
+    int n = 0;
+  };
+  std::vector<Week> weeks;
+  int early_outcomes = 0, invalid_sent = 0, explored = 0, decisions = 0;
+  std::map<int, int> domain_hits, domain_total;  // generated domain -> correctly detected / all
   std::cerr << fmt::format("promptlearn demo: {} days x {} prompts/day into {}\n", days, per_day, db);
   for (int day = 0; day < days; ++day) {
+    if (day % 7 == 0) weeks.emplace_back();
+    Week& week = weeks.back();
     TimeMs day_start = clock.now_ms();
     for (int i = 0; i < per_day; ++i) {
       // Office-hours-heavy arrival times.
       double hour = std::clamp(host.rng().normal(14, 3.5), 0.0, 23.99);
       clock.set(day_start + static_cast<TimeMs>(hour * 3600000.0) + i);
-      sim::SimInteraction s = host.next(clock.now_ms());
+      // The host's loop: ask for a template, apply it, record the interaction, later the outcome.
+      sim::SimPrompt p = host.prompt(clock.now_ms());
+      Decision d = engine.select_template(p.interaction);
+      int t = 0;
+      while (sim::template_ids()[static_cast<std::size_t>(t)] != d.chosen.template_id) ++t;
+      ++decisions;
+      explored += d.explored;
+      week.chosen += host.expected_quality(p, t);
+      week.random += host.random_quality(p);
+      week.oracle += host.oracle(p).second;
+      ++week.n;
+      nlohmann::json interaction = p.interaction;
+      interaction["enhancement_data"] = {{"selected_template", d.chosen.template_id},
+                                         {"template_version", d.chosen.version},
+                                         {"enhancement_applied", true},
+                                         {"enhancement_time_ms", host.rng().uniform(5, 40)}};
+      nlohmann::json outcome = host.outcome(p, t);
       bool outcome_first = host.rng().bernoulli(0.05);
       if (outcome_first) {
-        engine.record(s.outcome);
+        engine.record(outcome);
         ++early_outcomes;
       }
-      engine.record(s.interaction);
-      engine.record(s.performance);
-      if (!outcome_first) engine.record(s.outcome);
-      auto& q = quality[s.domain][s.template_id];
-      q.first += s.quality;
-      q.second += 1;
+      engine.record(interaction);
+      if (!outcome_first) engine.record(outcome);
+      auto f = engine.extract_features(p.interaction["input_data"]["raw_prompt"].get<std::string>());
+      domain_total[p.domain]++;
+      domain_hits[p.domain] += f.domain == sim::domains()[static_cast<std::size_t>(p.domain)].name;
       if (host.rng().bernoulli(0.01)) {  // a misbehaving host: out-of-range score
-        nlohmann::json bad = s.outcome;
+        nlohmann::json bad = outcome;
         bad["outcome_data"]["response_quality_score"] = 11.5;
         engine.record(bad);
         ++invalid_sent;
       }
     }
-    engine.flush();
+    clock.set(day_start + 24 * 3600 * 1000 - 1);
+    engine.run_due_jobs(clock.now_ms());  // learn from the day's outcomes; the gate may deploy
     clock.set(day_start + 24 * 3600 * 1000);
     progress(day + 1, static_cast<int>(days), quiet);
   }
   engine.close();
 
-  // Domain detection against the generator's ground truth, read back from the file.
   EngineStats st = engine.stats();
   store::Store reader(db);
   std::cout << "\n== promptlearn demo summary ==\n";
-  std::cout << fmt::format("interactions recorded : {}\n", st.tables.interactions);
-  std::cout << fmt::format("performance / outcomes: {} / {}\n", st.tables.performance, st.tables.outcomes);
-  std::cout << fmt::format("outcomes sent before their interaction: {} (pending now: {})\n", early_outcomes,
-                           st.tables.pending_events);
+  std::cout << fmt::format("interactions recorded : {}   decisions logged: {} ({} exploratory)\n",
+                           st.tables.interactions, st.tables.decisions, explored);
+  std::cout << fmt::format("outcomes: {} ({} sent before their interaction, pending now: {})\n", st.tables.outcomes,
+                           early_outcomes, st.tables.pending_events);
   std::cout << fmt::format("invalid documents sent: {} -> rejected_events: {}\n", invalid_sent,
                            st.tables.rejected_events);
   {
     store::Statement r(reader.db(), "SELECT reason FROM rejected_events ORDER BY id LIMIT 1");
     if (r.step()) std::cout << "  e.g. " << r.column_text(0) << "\n";
   }
-  std::cout << "\nmean response quality by domain (rows) and template (columns), as logged:\n";
-  std::cout << fmt::format("{:<15}", "");
-  for (const char* t : sim::template_ids()) std::cout << fmt::format("{:>16}", t);
-  std::cout << "\n";
-  double logged_sum = 0, oracle_sum = 0;
-  int logged_n = 0;
-  for (const auto& [domain, row] : quality) {
-    std::cout << fmt::format("{:<15}", domain);
-    double best = 0;
-    int n_dom = 0;
-    for (const char* t : sim::template_ids()) {
-      auto it = row.find(t);
-      if (it == row.end()) {
-        std::cout << fmt::format("{:>16}", "-");
-        continue;
-      }
-      double mean = it->second.first / it->second.second;
-      best = std::max(best, mean);
-      logged_sum += it->second.first;
-      logged_n += it->second.second;
-      n_dom += it->second.second;
-      std::cout << fmt::format("{:>16.2f}", mean);
-    }
-    oracle_sum += best * n_dom;
-    std::cout << "\n";
-  }
-  std::cout << fmt::format(
-      "\nthe logged (uniformly random) policy averaged {:.2f}; always using each domain's best template would "
-      "average {:.2f}.\nThat gap is what template selection learns to close.\n",
-      logged_sum / std::max(1, logged_n), oracle_sum / std::max(1, logged_n));
 
-  // How well the feature extractor recovered the generator's domains.
-  store::Statement dq(reader.db(),
-                      "SELECT json_extract(features, '$.domain'), count(*) FROM interactions GROUP BY 1 ORDER BY 2 DESC");
-  std::cout << "\ndetected domains (feature extractor):";
-  while (dq.step()) std::cout << fmt::format(" {}={}", dq.column_text(0), dq.column_int64(1));
-  std::cout << "\n";
+  std::cout << "\nexpected response quality (0-10) of the templates chosen, per week:\n";
+  std::cout << fmt::format("{:>6} {:>10} {:>10} {:>10} {:>12}\n", "week", "learned", "random", "oracle", "gap closed");
+  for (std::size_t w = 0; w < weeks.size(); ++w) {
+    const Week& k = weeks[w];
+    if (k.n == 0) continue;
+    double c = k.chosen / k.n, r = k.random / k.n, o = k.oracle / k.n;
+    std::cout << fmt::format("{:>6} {:>10.2f} {:>10.2f} {:>10.2f} {:>11.0f}%\n", w + 1, c, r, o,
+                             o > r ? 100.0 * (c - r) / (o - r) : 0.0);
+  }
+  std::cout << "(learned = the engine's choices; random = a uniformly random template; oracle = the best template\n"
+               " for each prompt's domain and user under the simulator's hidden reward model)\n";
+
+  std::cout << "\ndeployments and rollbacks (audit_log):\n";
+  {
+    store::Statement a(reader.db(),
+                       "SELECT timestamp, action, details FROM audit_log WHERE action IN ('deploy', 'rollback') "
+                       "ORDER BY id");
+    int n = 0;
+    while (a.step()) {
+      auto j = nlohmann::json::parse(a.column_text(2));
+      if (a.column_text(1) == "deploy")
+        std::cout << fmt::format("  {} deploy v{} (from v{}): improvement {:.3f}, 95% lower bound {:.3f}, {} held-out decisions\n",
+                                 a.column_text(0).substr(0, 10), j.value("version", 0), j.value("from", 0),
+                                 j.value("improvement", 0.0), j.value("ci_low", 0.0), j.value("samples", 0));
+      else
+        std::cout << fmt::format("  {} rollback v{} -> v{}: {}\n", a.column_text(0).substr(0, 10), j.value("from", 0),
+                                 j.value("to", 0), j.value("reason", std::string()));
+      ++n;
+    }
+    if (n == 0) std::cout << "  none yet (the gate needs enough held-out evidence of an improvement)\n";
+  }
+
+  std::cout << "\nfeature extractor vs the generator's domains:";
+  for (const auto& [d, n] : domain_total)
+    std::cout << fmt::format(" {}={:.0f}%", sim::domains()[static_cast<std::size_t>(d)].name, 100.0 * domain_hits[d] / n);
   store::Statement kq(reader.db(),
                       "SELECT k.value, count(*) FROM interactions, json_each(interactions.detected_keywords) k "
                       "GROUP BY 1 ORDER BY 2 DESC LIMIT 8");
-  std::cout << "most frequent top keywords:";
+  std::cout << "\nmost frequent keywords:";
   while (kq.step()) std::cout << fmt::format(" {}({})", kq.column_text(0), kq.column_int64(1));
   std::cout << fmt::format("\n\nintegrity_check: {}\nthe database is {} — query it with: sqlite3 {} "
-                           "'SELECT domain, count(*) FROM interactions GROUP BY 1'\n",
+                           "'SELECT selected_template, count(*) FROM interactions GROUP BY 1'\n",
                            engine.integrity_check(), db, db);
   return 0;
 }
