@@ -10,6 +10,7 @@
 
 #include <sys/wait.h>
 
+#include "promptlearn/store/store.hpp"
 #include "test_util.hpp"
 
 using nlohmann::json;
@@ -71,7 +72,7 @@ TEST_CASE("promptlearn ingest acknowledges committed batches and keeps bad lines
   json stats = json::parse(s.out);
   CHECK(stats["tables"]["interactions"] == 250);
   CHECK(stats["tables"]["rejected_events"] == 2);
-  CHECK(stats["schema_version"] == 2);
+  CHECK(stats["schema_version"] == store::kSchemaVersion);
 
   // The file is readable with the plain sqlite3 tool.
   if (sh("command -v sqlite3").status == 0) {

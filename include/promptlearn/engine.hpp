@@ -87,6 +87,10 @@ class LearningEngine {
   Decision select_template(const Event& interaction);
   Decision select_template(const nlohmann::json& interaction);
   Decision select_template(std::string_view interaction_json);
+  Decision select_template(const char* interaction_json) { return select_template(std::string_view(interaction_json)); }
+  Decision select_template(const std::string& interaction_json) {
+    return select_template(std::string_view(interaction_json));
+  }
   /// Runs the scheduled work that is due at `now` (virtual time in simulations): learning from
   /// rewards and the rollback watch every call, the deployment gate per
   /// optimization.template_optimization_frequency. @throws StorageError

@@ -226,6 +226,22 @@ std::optional<double> opt_double(const Statement& st, int col) {
 }
 }  // namespace
 
+Outcome read_reward_outcome(const Statement& st, int first) {
+  auto opt = [&](int col) { return opt_double(st, col); };
+  Outcome o;
+  o.claude_response_time_ms = opt(first);
+  o.response_quality_score = opt(first + 1);
+  o.user_satisfaction_rating = opt(first + 2);
+  if (!st.is_null(first + 3) || !st.is_null(first + 4)) {
+    ImplicitFeedback im;
+    im.acceptance_rate = opt(first + 3);
+    if (!st.is_null(first + 4)) im.edit_action_count = st.column_int64(first + 4);
+    o.feedback_data = FeedbackData{std::nullopt, im};
+  }
+  o.reward = opt(first + 5);
+  return o;
+}
+
 std::vector<TrainingRow> Store::unlearned_decisions(std::size_t limit) {
   auto& st = db_.cached(
       "SELECT d.decision_id, d.interaction_id, d.timestamp, d.policy_name, d.policy_version, d.action_set, "

@@ -163,7 +163,31 @@ INSERT INTO user_stats (user_id, interactions, last_seen)
   SELECT user_id, count(*), max(timestamp) FROM interactions WHERE user_id IS NOT NULL GROUP BY user_id;
 )SQL";
 
-constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2};
+// Version 3: A/B experiments in production (lifecycle/experiments.hpp). `config` is the AbTestConfig as
+// JSON; one assignment row per (experiment, interaction), the arm derived from the unit's stable hash.
+// IF NOT EXISTS: a file whose user_version was lowered by hand (tests do that to fake an older file)
+// still migrates.
+constexpr const char* kSchemaV3 = R"SQL(
+CREATE TABLE IF NOT EXISTS ab_tests (
+  experiment_id TEXT PRIMARY KEY NOT NULL,
+  config        TEXT NOT NULL,           -- JSON: the AbTestConfig
+  status        TEXT NOT NULL CHECK (status IN ('running', 'stopped')),
+  created_at    TEXT NOT NULL,
+  stopped_at    TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS ab_assignments (
+  experiment_id  TEXT NOT NULL REFERENCES ab_tests(experiment_id) ON DELETE CASCADE,
+  interaction_id TEXT NOT NULL,
+  unit_id        TEXT NOT NULL,
+  arm            TEXT NOT NULL,
+  assigned_at    TEXT NOT NULL,
+  PRIMARY KEY (experiment_id, interaction_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ab_assignments_arm ON ab_assignments(experiment_id, arm);
+)SQL";
+
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion, "one migration per schema version");
 
 }  // namespace

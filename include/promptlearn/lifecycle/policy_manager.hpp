@@ -98,6 +98,9 @@ class PolicyManager {
   /// @throws ValidationError (bad interaction), Error (no active template), StorageError (log write)
   Decision select(const Event& interaction);
 
+  /// The context vector select() gives the policy for this interaction (prompt features, hour, user).
+  Eigen::VectorXd context_for(const Event& interaction) const;
+
   /// Learns from decisions whose outcome arrived or whose wait expired. @throws StorageError
   LearnReport learn(TimeMs now);
   /// Scores the candidate against the live policy and deploys it when the gate passes.

@@ -26,12 +26,12 @@ struct UserContext {
 /// Builds context vectors. Thread-safety: immutable after construction; const members are safe.
 class ContextBuilder {
  public:
-  static constexpr int kUserDim = 8;
+  static constexpr int kUserDim = 16;
 
   /// `options.hash_dim` sets the hashed prompt part (the selector uses a small one, see LearningEngine).
   explicit ContextBuilder(features::FeatureOptions options = small_options()) : extractor_(options) {}
 
-  /// The selector's default: 32 hashed slots, so the context has 24 + 32 + 8 = 64 dimensions.
+  /// The selector's default: 32 hashed prompt slots, so the context has 24 + 32 + 16 = 72 dimensions.
   static features::FeatureOptions small_options() {
     features::FeatureOptions o;
     o.hash_dim = 32;

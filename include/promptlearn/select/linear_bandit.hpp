@@ -439,8 +439,8 @@ class LinearPolicy : public Policy {
 
 /// LinUCB parameters (config keys `alpha`, `epsilon_floor`, `ridge_lambda`).
 struct LinUcbParams {
-  double alpha = 1.0;           ///< width of the confidence bound; (0, inf)
-  double epsilon_floor = 0.01;  ///< uniform exploration share; [0, 1)
+  double alpha = 0.3;           ///< width of the confidence bound; (0, inf)
+  double epsilon_floor = 0.05;  ///< uniform exploration share; [0, 1)
   double ridge_lambda = 0.1;    ///< ridge prior; (0, inf). 0.1 measured best across data sets (docs/selection.md)
   FeatureScaling scaling = FeatureScaling::kSymlogUnitNorm;
   /// @throws ConfigError naming the key.
@@ -513,7 +513,7 @@ class LinUcbPolicy final : public LinearPolicy {
 /// Linear Thompson sampling parameters (config keys `v`, `epsilon_floor`, `ridge_lambda`).
 struct ThompsonParams {
   double v = 0.25;              ///< posterior scale; (0, inf). 0.25 measured best across data sets
-  double epsilon_floor = 0.01;  ///< uniform exploration share; [0, 1)
+  double epsilon_floor = 0.05;  ///< uniform exploration share; [0, 1)
   double ridge_lambda = 0.1;    ///< ridge prior; (0, inf)
   int draws = 256;              ///< Monte-Carlo draws estimating the argmax distribution; [1, 1e6]
   FeatureScaling scaling = FeatureScaling::kSymlogUnitNorm;

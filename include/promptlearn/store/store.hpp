@@ -17,7 +17,7 @@
 namespace promptlearn::store {
 
 /// The schema version this library writes (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 /// PRAGMA application_id of a promptlearn file ("Plrn").
 inline constexpr std::int64_t kApplicationId = 0x506C726E;
 
@@ -81,6 +81,12 @@ struct TableCounts {
   std::int64_t interactions = 0, performance = 0, outcomes = 0, pending_events = 0, rejected_events = 0,
                decisions = 0, templates = 0, models = 0, audit_log = 0;
 };
+
+/// The outcome an interaction's reward is computed from, read from the current row of `st` at columns
+/// first .. first + 5, which must be the `outcomes` columns claude_response_time_ms,
+/// response_quality_score, user_satisfaction_rating, acceptance_rate, edit_action_count, reward
+/// (in this order; NULL = absent).
+Outcome read_reward_outcome(const Statement& st, int first);
 
 /// Repositories over one connection. Writers expect the caller to hold a Transaction.
 /// Thread-safety: none; the owner serialises use.
