@@ -141,3 +141,46 @@ TEST_CASE("promptlearn demo runs end to end", "[e2e][cli]") {
   CHECK(again.status == 0);
   CHECK_THAT(again.out, Catch::Contains("interactions recorded : 10"));
 }
+
+TEST_CASE("promptlearn templates, select, jobs, rollback and ab from the command line", "[e2e][cli]") {
+  test::TempDir dir;
+  std::string db = dir.file("sel.db");
+  Run t1 = sh(bin() + " templates --db " + db + " --add plain@1 --body 'x'");
+  CHECK(t1.status == 0);
+  Run t2 = sh(bin() + " templates --db " + db + " --add structured@1");
+  CHECK(json::parse(t2.out)["active"] == json::array({"plain@1", "structured@1"}));
+  Run bad = sh(bin() + " templates --db " + db + " --add nover", true);
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.out, Catch::Contains("'nover' is not ID@VERSION"));
+
+  std::string doc = dir.file("interaction.json");
+  std::ofstream(doc) << test::interaction_doc(test::uuid_for(1, 88), "Fix the bug in parser.py").dump();
+  Run sel = sh(bin() + " select --db " + db + " --record < " + doc);
+  REQUIRE(sel.status == 0);
+  json d = json::parse(sel.out);
+  CHECK(d["ranked"].size() == 2);
+  CHECK(d["propensity"].get<double>() > 0);
+  CHECK(d["decision_id"].get<int>() == 1);
+  CHECK(json::parse(sh(bin() + " stats --db " + db).out)["tables"]["decisions"] == 1);
+
+  Run jobs = sh(bin() + " jobs --db " + db + " --now 2026-02-02T00:00:00Z");
+  CHECK(jobs.status == 0);
+  CHECK(json::parse(jobs.out)["ran"] == json::array({"learn", "watch", "gate"}));
+  Run rb = sh(bin() + " rollback --db " + db, true);
+  CHECK(rb.status == 1);
+  CHECK(rb.out == "promptlearn rollback: there is no deployed policy to roll back\n");
+
+  Run create = sh(bin() + " ab --db " + db +
+                  " --create '{\"experiment_id\": \"tone\", \"arms\": [{\"name\": \"A\", \"weight\": 1}, "
+                  "{\"name\": \"B\", \"weight\": 1}]}'");
+  CHECK(create.status == 0);
+  Run assign = sh(bin() + " ab --db " + db + " --assign tone --unit alice --interaction " + test::uuid_for(1, 88));
+  REQUIRE(assign.status == 0);
+  std::string arm = json::parse(assign.out)["arm"];
+  CHECK((arm == "A" || arm == "B"));
+  Run again = sh(bin() + " ab --db " + db + " --assign tone --unit alice --interaction " + test::uuid_for(1, 88));
+  CHECK(json::parse(again.out)["arm"] == arm);  // deterministic
+  Run report = sh(bin() + " ab --db " + db + " --report tone");
+  CHECK(report.status == 0);
+  CHECK(json::parse(report.out)["verdict"]["winner"] == "none");
+}

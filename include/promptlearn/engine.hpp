@@ -12,6 +12,7 @@
 #include "promptlearn/core/clock.hpp"
 #include "promptlearn/core/records.hpp"
 #include "promptlearn/features/extractor.hpp"
+#include "promptlearn/lifecycle/experiments.hpp"
 #include "promptlearn/lifecycle/policy_manager.hpp"
 
 namespace promptlearn {
@@ -99,6 +100,9 @@ class LearningEngine {
   bool rollback(const std::string& reason = "requested by the host");
   /// The policy side: learn/gate/watch one by one, the live version, templates.
   PolicyManager& policy() { return *policy_; }
+  /// A/B experiments over policies or templates: create, assign (deterministic by unit id), report
+  /// (Welch t-test / two-proportion z-test, a verdict that waits for enough samples), stop.
+  ExperimentManager& experiments() { return *experiments_; }
 
   /// Commits everything buffered. @throws StorageError
   void flush();
@@ -124,6 +128,7 @@ class LearningEngine {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Collector> collector_;
   std::unique_ptr<PolicyManager> policy_;
+  std::unique_ptr<ExperimentManager> experiments_;
 };
 
 }  // namespace promptlearn

@@ -28,5 +28,6 @@ int run_select(const Args& args);
 int run_templates(const Args& args);
 int run_jobs(const Args& args);
 int run_rollback(const Args& args);
+int run_ab(const Args& args);
 
 }  // namespace promptlearn::cli

@@ -133,7 +133,8 @@ void usage(std::ostream& out) {
          "  templates add, retire and list template versions\n"
          "  select    choose a template for one interaction on stdin and log the decision\n"
          "  jobs      run the scheduled work that is due (learn, rollback watch, deployment gate)\n"
-         "  rollback  restore the previous template-selection policy\n";
+         "  rollback  restore the previous template-selection policy\n"
+         "  ab        A/B experiments: create, assign, report, stop\n";
 }
 
 }  // namespace
@@ -158,6 +159,8 @@ int main(int argc, char** argv) {
     if (cmd == "templates") return run_templates(Args(argc, argv, 2, {"db", "add", "retire", "body", "parent"}, {}));
     if (cmd == "jobs") return run_jobs(Args(argc, argv, 2, {"db", "now"}, {}));
     if (cmd == "rollback") return run_rollback(Args(argc, argv, 2, {"db", "reason"}, {}));
+    if (cmd == "ab")
+      return run_ab(Args(argc, argv, 2, {"db", "create", "assign", "unit", "interaction", "report", "stop"}, {"human"}));
     if (cmd == "demo") return run_demo(Args(argc, argv, 2, {"db", "days", "seed", "per-day", "config"}, {"quiet"}));
     std::cerr << "promptlearn: unknown command '" << cmd << "'\n";
     usage(std::cerr);

@@ -32,6 +32,7 @@ LearningEngine::LearningEngine(const std::string& path, Config config, EngineOpt
   store_ = std::make_unique<store::Store>(path_, open);
   collector_ = std::make_unique<Collector>(*store_, config_, *clock_, options.features);
   policy_ = std::make_unique<PolicyManager>(path_, *collector_, config_, *clock_);
+  experiments_ = std::make_unique<ExperimentManager>(*collector_, config_, *clock_);
 }
 
 void LearningEngine::register_template(const std::string& template_id, const std::string& version,

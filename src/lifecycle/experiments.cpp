@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "promptlearn/lifecycle/experiments.hpp"
 
 #include <fmt/format.h>
@@ -34,20 +35,26 @@ nlohmann::json experiment_config_to_json(const select::AbTestConfig& c) {
 
 select::AbTestConfig experiment_config_from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw ConfigError("ab_test", "expected an object");
+  static const char* const kKnown[] = {"experiment_id", "metric", "alpha", "min_samples_per_arm", "success_threshold",
+                                       "arms"};
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (std::find_if(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return it.key() == k; }) ==
+        std::end(kKnown))
+      throw ConfigError("ab_test." + it.key(), "unknown key");
   auto field = [&](const char* key) -> const nlohmann::json& {
     if (!j.contains(key)) throw ConfigError(std::string("ab_test.") + key, "is missing");
     return j.at(key);
   };
-  select::AbTestConfig c;
+  select::AbTestConfig c;  // metric, alpha, min_samples_per_arm and success_threshold default when absent
   try {
     c.experiment_id = field("experiment_id").get<std::string>();
-    const std::string metric = field("metric").get<std::string>();
+    const std::string metric = j.value("metric", std::string("mean"));
     if (metric == "mean") c.metric = select::AbMetric::mean;
     else if (metric == "proportion") c.metric = select::AbMetric::proportion;
     else throw ConfigError("ab_test.metric", fmt::format("'{}' is not one of mean, proportion", metric));
-    c.alpha = field("alpha").get<double>();
-    c.min_samples_per_arm = field("min_samples_per_arm").get<std::uint64_t>();
-    c.success_threshold = field("success_threshold").get<double>();
+    c.alpha = j.value("alpha", c.alpha);
+    c.min_samples_per_arm = j.value("min_samples_per_arm", c.min_samples_per_arm);
+    c.success_threshold = j.value("success_threshold", c.success_threshold);
     const auto& arms = field("arms");
     if (!arms.is_array()) throw ConfigError("ab_test.arms", "expected an array");
     for (const auto& a : arms) c.arms.push_back({a.at("name").get<std::string>(), a.at("weight").get<double>()});
