@@ -389,3 +389,73 @@ TEST_CASE("personalisation: users whose best templates differ get different choi
             << best_domain_only << "\n";
   CHECK(chosen > best_domain_only);
 }
+
+TEST_CASE("apprentice mode imitates the host until a learned policy is shown better", "[e2e][selection]") {
+  test::TempDir dir;
+  ManualClock clock(kStart);
+  EngineOptions eo;
+  eo.clock = &clock;
+  Config cfg = fast_config();
+  cfg.learning.selection.apprentice_mode = true;
+  // The evidence for a policy that differs from the host's choice comes only from the exploratory share:
+  // the gate needs min_samples_for_adaptation *effective* samples, about exploration/K per held-out decision.
+  cfg.learning.selection.apprentice_exploration = 0.3;
+  LearningEngine engine(dir.file("apprentice.db"), cfg, eo);
+  register_sim_templates(engine);
+  sim::HostSimulator host(8);
+  int imitated = 0, apprentice_decisions = 0, learned_decisions = 0, deployed_on = -1;
+  for (int day = 0; day < 32; ++day) {
+    const TimeMs day_start = clock.now_ms();
+    for (int i = 0; i < 150; ++i) {
+      clock.set(day_start + 8 * 3600000 + i * 60000);
+      auto p = host.prompt(clock.now_ms());
+      json asked = p.interaction;
+      asked["enhancement_data"] = {{"selected_template", "plain"}, {"template_version", "1"}};  // the host's default
+      Decision d = engine.select_template(asked);
+      if (d.policy_name == PolicyManager::kApprenticeName) {
+        ++apprentice_decisions;
+        imitated += d.chosen.template_id == "plain";
+        CHECK(d.ranked[0].template_id == "plain");
+        CHECK(d.ranked[0].probability == Approx(0.7 + 0.3 / 5));
+      } else {
+        ++learned_decisions;
+      }
+      engine.record(p.interaction);
+      engine.record(host.outcome(p, template_index(d.chosen.template_id)));
+    }
+    clock.set(day_start + kDay - 1);
+    auto r = engine.run_due_jobs(clock.now_ms());
+    if (r.gate && r.gate->deployed && deployed_on < 0) deployed_on = day;
+    clock.set(day_start + kDay);
+  }
+  std::cout << "apprentice: " << apprentice_decisions << " imitating decisions (" << imitated
+            << " chose the host's template), learned policy deployed after day " << deployed_on + 1 << ", then "
+            << learned_decisions << " learned decisions\n";
+  REQUIRE(apprentice_decisions > 0);
+  CHECK(static_cast<double>(imitated) / apprentice_decisions > 0.70);  // expected 0.76; binomial sd ~0.01
+  CHECK(deployed_on >= 0);  // "plain" is a mediocre default: the learned policy beats it off-policy
+  CHECK(learned_decisions > 0);
+}
+
+TEST_CASE("the tabular Q-learning baseline runs through the engine with session transitions", "[e2e][selection]") {
+  test::TempDir dir;
+  std::string db = dir.file("q.db");
+  ManualClock clock(kStart);
+  EngineOptions eo;
+  eo.clock = &clock;
+  Config cfg = fast_config();
+  cfg.learning_strategies.template_selection = StrategyConfig::for_algorithm("q_learning");
+  LearningEngine engine(db, cfg, eo);
+  register_sim_templates(engine);
+  sim::HostSimulator host(4, 3);  // few users: sessions with several interactions
+  auto days = simulate(engine, clock, host, 3, 100);
+  CHECK(engine.policy().policy_name() == "q_learning");
+  store::Store st(db);
+  CHECK(st.db().query_int("SELECT count(*) FROM decisions WHERE reward IS NULL") == 0);
+  auto cand = st.latest_model(PolicyManager::kModelName, "candidate");
+  REQUIRE(cand);
+  CHECK(json::parse(cand->state)["algorithm"] == "q_learning");
+  // Sessions hold several decisions, so transitions (not only terminal updates) were learned.
+  CHECK(st.db().query_int("SELECT max(c) FROM (SELECT count(*) AS c FROM decisions d JOIN interactions i "
+                          "USING (interaction_id) GROUP BY i.session_id)") > 1);
+}

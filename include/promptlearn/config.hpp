@@ -89,6 +89,16 @@ struct RewardConfig {
   int reward_wait_hours = 24;           ///< how long to wait for an outcome; >= 1
 };
 
+/// `learning.selection` (a promptlearn extension): how the engine starts.
+/// Thread-safety: plain value.
+struct SelectionConfig {
+  /// Apprentice mode: until a learned policy has been deployed (shown better off-policy than the host's
+  /// own choice), select_template imitates the template the host names in enhancement_data
+  /// (selected_template / template_version), exploring the others with `apprentice_exploration`.
+  bool apprentice_mode = false;
+  double apprentice_exploration = 0.2;  ///< share spread uniformly over all templates; (0, 1)
+};
+
 /// `learning.data_collection` (a promptlearn extension of the specification): how events are written.
 /// Thread-safety: plain value.
 struct DataCollection {
@@ -125,6 +135,7 @@ struct LearningConfig {
   OptimizationSchedule optimization;         ///< Job schedule.
   DataCollection data_collection;            ///< Event writing (extension).
   RewardConfig reward;                       ///< Outcome -> reward (extension).
+  SelectionConfig selection;                 ///< Apprentice mode (extension).
 };
 
 /// `learning_strategies`: the algorithm used for each learning task. Thread-safety: plain value.
@@ -165,6 +176,7 @@ bool operator==(const ModelTraining& a, const ModelTraining& b);
 bool operator==(const OptimizationSchedule& a, const OptimizationSchedule& b);
 bool operator==(const DataCollection& a, const DataCollection& b);
 bool operator==(const RewardConfig& a, const RewardConfig& b);
+bool operator==(const SelectionConfig& a, const SelectionConfig& b);
 bool operator==(const StrategyConfig& a, const StrategyConfig& b);
 bool operator==(const LearningConfig& a, const LearningConfig& b);
 bool operator==(const LearningStrategies& a, const LearningStrategies& b);
@@ -176,6 +188,7 @@ inline bool operator!=(const ModelTraining& a, const ModelTraining& b) { return 
 inline bool operator!=(const OptimizationSchedule& a, const OptimizationSchedule& b) { return !(a == b); }
 inline bool operator!=(const DataCollection& a, const DataCollection& b) { return !(a == b); }
 inline bool operator!=(const RewardConfig& a, const RewardConfig& b) { return !(a == b); }
+inline bool operator!=(const SelectionConfig& a, const SelectionConfig& b) { return !(a == b); }
 inline bool operator!=(const StrategyConfig& a, const StrategyConfig& b) { return !(a == b); }
 inline bool operator!=(const LearningConfig& a, const LearningConfig& b) { return !(a == b); }
 inline bool operator!=(const LearningStrategies& a, const LearningStrategies& b) { return !(a == b); }

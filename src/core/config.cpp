@@ -566,6 +566,12 @@ void visit_reward(V& v, S& s) {
 }
 
 template <class V, class S>
+void visit_selection(V& v, S& s) {
+  v.boolean("apprentice_mode", s.apprentice_mode);
+  v.number("apprentice_exploration", s.apprentice_exploration, open_open(0, 1));
+}
+
+template <class V, class S>
 void visit_learning(V& v, S& s) {
   v.boolean("historical_learning_enabled", s.historical_learning_enabled);
   v.boolean("adaptive_refinement_enabled", s.adaptive_refinement_enabled);
@@ -578,6 +584,7 @@ void visit_learning(V& v, S& s) {
   v.section("optimization", s.optimization, [](auto& sub, auto& f) { visit_optimization(sub, f); });
   v.section("data_collection", s.data_collection, [](auto& sub, auto& f) { visit_collection(sub, f); });
   v.section("reward", s.reward, [](auto& sub, auto& f) { visit_reward(sub, f); });
+  v.section("selection", s.selection, [](auto& sub, auto& f) { visit_selection(sub, f); });
 }
 
 template <class V, class S>
@@ -728,6 +735,9 @@ bool operator==(const RewardConfig& a, const RewardConfig& b) {
          a.latency_budget_ms == b.latency_budget_ms && a.default_reward == b.default_reward &&
          a.reward_wait_hours == b.reward_wait_hours;
 }
+bool operator==(const SelectionConfig& a, const SelectionConfig& b) {
+  return a.apprentice_mode == b.apprentice_mode && a.apprentice_exploration == b.apprentice_exploration;
+}
 bool operator==(const StrategyConfig& a, const StrategyConfig& b) {
   return a.algorithm == b.algorithm && a.parameters == b.parameters;
 }
@@ -737,7 +747,8 @@ bool operator==(const LearningConfig& a, const LearningConfig& b) {
          a.performance_tracking_enabled == b.performance_tracking_enabled &&
          a.pattern_recognition_enabled == b.pattern_recognition_enabled && a.data_retention == b.data_retention &&
          a.learning_parameters == b.learning_parameters && a.model_training == b.model_training &&
-         a.optimization == b.optimization && a.data_collection == b.data_collection && a.reward == b.reward;
+         a.optimization == b.optimization && a.data_collection == b.data_collection && a.reward == b.reward &&
+         a.selection == b.selection;
 }
 bool operator==(const LearningStrategies& a, const LearningStrategies& b) {
   return a.template_selection == b.template_selection && a.parameter_optimization == b.parameter_optimization &&

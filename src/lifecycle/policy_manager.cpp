@@ -11,6 +11,7 @@
 #include "promptlearn/features/tokenizer.hpp"
 #include "promptlearn/select/factory.hpp"
 #include "promptlearn/select/ope.hpp"
+#include "promptlearn/select/q_learning.hpp"
 #include "promptlearn/select/reward.hpp"
 #include "promptlearn/select/sequential.hpp"
 
@@ -216,6 +217,36 @@ Eigen::VectorXd PolicyManager::context_for(const Event& e) const {
   return context_.build(f, hour_of_day_utc(ts), user);
 }
 
+std::optional<select::Distribution> PolicyManager::apprentice_distribution(const Event& e,
+                                                                         const std::vector<std::string>& actions,
+                                                                         std::int64_t live_version) const {
+  const auto& sc = config_.learning.selection;
+  if (!sc.apprentice_mode || live_version != 0 || !e.enhancement_data || !e.enhancement_data->selected_template)
+    return std::nullopt;
+  // The host's own choice: the named version, or the newest registered version of that template.
+  const std::string& id = *e.enhancement_data->selected_template;
+  std::string chosen;
+  for (const auto& a : actions) {
+    auto [aid, aversion] = split_action(a);
+    if (aid != id) continue;
+    if (e.enhancement_data->template_version && aversion != *e.enhancement_data->template_version) continue;
+    chosen = a;
+  }
+  if (chosen.empty()) return std::nullopt;  // not a registered template: the policy decides
+  const double k = static_cast<double>(actions.size());
+  select::Distribution dist;
+  for (const auto& a : actions) {
+    const bool is_default = a == chosen;
+    dist.push_back({a, (is_default ? 1.0 - sc.apprentice_exploration : 0.0) + sc.apprentice_exploration / k,
+                    is_default ? 1.0 : 0.0});
+  }
+  std::stable_sort(dist.begin(), dist.end(),
+                   [](const select::ActionProbability& a, const select::ActionProbability& b) {
+                     return a.probability > b.probability;
+                   });
+  return dist;
+}
+
 Decision PolicyManager::select(const Event& e) {
   if (!e.input_data) throw ValidationError("input_data", "is required to select a template");
   auto snap = snapshot();
@@ -228,7 +259,14 @@ Decision PolicyManager::select(const Event& e) {
   // Each decision draws from its own stream: deterministic given the seed and the interaction, and
   // independent across the one-decision processes a hook runs.
   Rng rng(config_.learning.model_training.random_seed ^ features::stable_hash(e.interaction_id));
-  select::Distribution dist = policy.distribution(x, rng);
+  std::string policy_name = policy.name();
+  select::Distribution dist;
+  if (auto imitated = apprentice_distribution(e, policy.actions(), snap->version)) {
+    dist = std::move(*imitated);
+    policy_name = kApprenticeName;
+  } else {
+    dist = policy.distribution(x, rng);
+  }
   double u = rng.uniform(), acc = 0;
   std::size_t pick = dist.size() - 1;
   for (std::size_t i = 0; i < dist.size(); ++i) {
@@ -250,7 +288,7 @@ Decision PolicyManager::select(const Event& e) {
   }
   d.chosen = d.ranked[pick];
   d.propensity = dist[pick].probability;
-  d.policy_name = policy.name();
+  d.policy_name = policy_name;
   d.policy_version = snap->version;
   d.explored = dist[pick].probability < dist[0].probability;  // not one of the policy's top choices
   d.confidence = dist[0].probability;
@@ -307,7 +345,14 @@ LearnReport PolicyManager::learn(TimeMs now) {
       } else {
         Eigen::VectorXd x = vector_from_json(d.context, context_.dimension());
         if (x.size() == context_.dimension() && std::find(actions.begin(), actions.end(), key) != actions.end()) {
-          cand->update(x, key, *r, d.propensity);
+          auto* q = dynamic_cast<select::QLearningPolicy*>(cand.get());
+          std::optional<std::string> next;
+          if (q && row.session_id) next = st.next_decision_context(*row.session_id, d.decision_id);
+          Eigen::VectorXd x_next = next ? vector_from_json(*next, context_.dimension()) : Eigen::VectorXd();
+          if (q && x_next.size() == context_.dimension())
+            q->update_transition(x, key, *r, x_next);  // the session's next interaction is the next state
+          else
+            cand->update(x, key, *r, d.propensity);
           auto& cell = reward_model[key];
           if (!cell.is_array()) cell = nlohmann::json::array({0, 0.0});
           cell[0] = cell[0].get<std::int64_t>() + 1;
@@ -384,7 +429,15 @@ GateReport PolicyManager::gate(TimeMs now) {
       ld.chosen = action_key(d.chosen_template, d.chosen_version);
       ld.reward = *d.reward;
       ld.propensity = d.propensity;
-      ld.target = snap->policy->distribution(x, rng);
+      if (d.policy_name == kApprenticeName && snap->version == 0) {
+        // The live behaviour was the apprentice: its distribution is the one logged with the decision.
+        ld.target.clear();
+        for (const auto& a : nlohmann::json::parse(d.action_set))
+          ld.target.push_back({action_key(a.at("template_id").get<std::string>(), a.at("version").get<std::string>()),
+                               a.at("probability").get<double>(), a.at("score").get<double>()});
+      } else {
+        ld.target = snap->policy->distribution(x, rng);
+      }
       live_log.push_back(ld);
       ld.target = cand->distribution(x, rng);
       cand_log.push_back(std::move(ld));

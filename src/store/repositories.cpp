@@ -247,7 +247,7 @@ std::vector<TrainingRow> Store::unlearned_decisions(std::size_t limit) {
       "SELECT d.decision_id, d.interaction_id, d.timestamp, d.policy_name, d.policy_version, d.action_set, "
       "d.chosen_template, d.chosen_version, d.propensity, d.context, d.reward, o.interaction_id, "
       "o.claude_response_time_ms, o.response_quality_score, o.user_satisfaction_rating, o.acceptance_rate, "
-      "o.edit_action_count, o.reward, i.user_id FROM decisions d LEFT JOIN outcomes o USING (interaction_id) "
+      "o.edit_action_count, o.reward, i.user_id, i.session_id FROM decisions d LEFT JOIN outcomes o USING (interaction_id) "
       "LEFT JOIN interactions i USING (interaction_id) "
       "WHERE d.reward IS NULL ORDER BY d.decision_id LIMIT ?1");
   st.bind(1, static_cast<std::int64_t>(limit));
@@ -270,10 +270,22 @@ std::vector<TrainingRow> Store::unlearned_decisions(std::size_t limit) {
       r.outcome = o;
     }
     if (!st.is_null(18)) r.user_id = st.column_text(18);
+    if (!st.is_null(19)) r.session_id = st.column_text(19);
     rows.push_back(std::move(r));
   }
   st.reset();
   return rows;
+}
+
+std::optional<std::string> Store::next_decision_context(const std::string& session_id, std::int64_t decision_id) {
+  auto& st = db_.cached(
+      "SELECT d.context FROM decisions d JOIN interactions i USING (interaction_id) WHERE i.session_id = ?1 AND "
+      "d.decision_id > ?2 ORDER BY d.decision_id LIMIT 1");
+  st.bind(1, session_id).bind(2, decision_id);
+  std::optional<std::string> out;
+  if (st.step()) out = st.column_text(0);
+  st.reset();
+  return out;
 }
 
 void Store::set_decision_reward(std::int64_t decision_id, double reward) {

@@ -80,6 +80,8 @@ nlohmann::json to_json(const GateReport& g);
 class PolicyManager {
  public:
   static constexpr const char* kModelName = "template_selection";
+  /// policy_name of decisions made in apprentice mode (imitating the host's own choice).
+  static constexpr const char* kApprenticeName = "apprentice";
 
   /// Loads the active checkpoint (or starts the configured policy) and the active templates.
   /// @throws StorageError, ConfigError
@@ -124,6 +126,9 @@ class PolicyManager {
   std::shared_ptr<const Snapshot> snapshot() const { return std::atomic_load(&live_); }
   void publish(std::shared_ptr<select::Policy> policy, std::int64_t version);
   std::unique_ptr<select::Policy> fresh_policy() const;
+  /// The apprentice's distribution when apprentice mode applies to this interaction.
+  std::optional<select::Distribution> apprentice_distribution(const Event& e, const std::vector<std::string>& actions,
+                                                              std::int64_t live_version) const;
   std::unique_ptr<select::Policy> load_state(const std::string& state) const;
   /// Active template keys, in registration order.
   std::vector<std::string> load_templates(store::Store& st) const;

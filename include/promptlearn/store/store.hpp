@@ -55,6 +55,7 @@ struct DecisionRow {
 struct TrainingRow {
   DecisionRow decision;
   std::optional<std::string> user_id;   ///< of the interaction, when it has arrived
+  std::optional<std::string> session_id;
   std::optional<Outcome> outcome;
 };
 
@@ -118,6 +119,8 @@ class Store {
   std::int64_t insert_decision(const DecisionRow& d);
   /// Decisions not yet learned from (reward IS NULL), oldest first, with their interaction's outcome.
   std::vector<TrainingRow> unlearned_decisions(std::size_t limit);
+  /// The context of the next decision in the same session after `decision_id`, if any (Q-learning's next state).
+  std::optional<std::string> next_decision_context(const std::string& session_id, std::int64_t decision_id);
   /// Marks a decision as learned from, with the reward used.
   void set_decision_reward(std::int64_t decision_id, double reward);
   /// Learned decisions (reward set) with decision_id > after_id, oldest first.
