@@ -92,7 +92,7 @@ TEST_CASE("defaults equal the specification's values", "[config]") {
 
   const auto& s = c.learning_strategies;
   CHECK(s.template_selection.algorithm == "linucb");
-  CHECK(s.template_selection.parameters == json{{"alpha", 0.3}, {"epsilon_floor", 0.05}, {"ridge_lambda", 0.1}});
+  CHECK(s.template_selection.parameters == json{{"alpha", 1.0}, {"epsilon_floor", 0.05}, {"ridge_lambda", 0.1}});
   CHECK(s.parameter_optimization.algorithm == "bayesian_optimization");
   CHECK(s.parameter_optimization.parameters ==
         json{{"acquisition_function", "expected_improvement"}, {"n_iterations", 50}, {"initial_points", 10}});

@@ -529,7 +529,7 @@ TEST_CASE("the default policy learns a synthetic linear-reward problem", "[selec
 TEST_CASE("factory: config keys, defaults and errors", "[select]") {
   auto p = make_policy("linucb", json::object(), 4);
   const auto& lin = dynamic_cast<const LinUcbPolicy&>(*p);
-  CHECK(lin.params().alpha == 0.3);
+  CHECK(lin.params().alpha == 1.0);
   CHECK(lin.params().epsilon_floor == 0.05);
   CHECK(lin.params().ridge_lambda == LinUcbParams{}.ridge_lambda);
   auto p2 = make_policy("linucb", {{"alpha", 0.5}, {"ridge_lambda", 2.0}}, 4);

@@ -238,7 +238,7 @@ const std::vector<SlotSpec>& slots() {
       {"template_selection",
        {
            {"linucb",
-            {number_param("alpha", 0.3, positive()), number_param("epsilon_floor", 0.05, closed_open(0, 1)),
+            {number_param("alpha", 1.0, positive()), number_param("epsilon_floor", 0.05, closed_open(0, 1)),
              number_param("ridge_lambda", 0.1, positive())}},
            {"thompson",
             {number_param("v", 0.25, positive()), number_param("epsilon_floor", 0.05, closed_open(0, 1)),

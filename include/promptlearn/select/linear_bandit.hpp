@@ -439,7 +439,7 @@ class LinearPolicy : public Policy {
 
 /// LinUCB parameters (config keys `alpha`, `epsilon_floor`, `ridge_lambda`).
 struct LinUcbParams {
-  double alpha = 0.3;           ///< width of the confidence bound; (0, inf)
+  double alpha = 1.0;           ///< width of the confidence bound; (0, inf)
   double epsilon_floor = 0.05;  ///< uniform exploration share; [0, 1)
   double ridge_lambda = 0.1;    ///< ridge prior; (0, inf). 0.1 measured best across data sets (docs/selection.md)
   FeatureScaling scaling = FeatureScaling::kSymlogUnitNorm;
