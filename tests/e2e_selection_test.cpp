@@ -32,6 +32,14 @@ void register_sim_templates(LearningEngine& engine) {
   for (const char* t : sim::template_ids()) engine.register_template(t, "1", std::string("body of ") + t);
 }
 
+/// The context vector a decision logged (JSON array).
+Eigen::VectorXd logged_context(const std::string& text) {
+  json x = json::parse(text);
+  Eigen::VectorXd v(static_cast<Eigen::Index>(x.size()));
+  for (std::size_t k = 0; k < x.size(); ++k) v(static_cast<Eigen::Index>(k)) = x[k].get<double>();
+  return v;
+}
+
 int template_index(const std::string& id) {
   const auto& ids = sim::template_ids();
   for (std::size_t i = 0; i < ids.size(); ++i)
@@ -263,12 +271,8 @@ TEST_CASE("the gate never deploys a truly worse candidate (100 seeds)", "[e2e][s
       const auto& ts = cfg.learning_strategies.template_selection;
       auto bad = select::make_policy(ts.algorithm, ts.parameters, engine.policy().context_builder().dimension());
       for (const auto& t : sim::template_ids()) bad->add_action(std::string(t) + "@1");
-      for (const auto& d : st.learned_decisions(0, 100000)) {
-        json x = json::parse(d.context);
-        Eigen::VectorXd v(static_cast<Eigen::Index>(x.size()));
-        for (std::size_t k = 0; k < x.size(); ++k) v(static_cast<Eigen::Index>(k)) = x[k].get<double>();
-        bad->update(v, d.chosen_template + "@1", 1.0 - *d.reward, d.propensity);
-      }
+      for (const auto& d : st.learned_decisions(0, 100000))
+        bad->update(logged_context(d.context), d.chosen_template + "@1", 1.0 - *d.reward, d.propensity);
       cand->state = bad->to_json().dump();
       store::Transaction tx(st.db());
       st.put_model(*cand);
@@ -307,12 +311,9 @@ TEST_CASE("a sabotaged deployment is rolled back automatically", "[e2e][selectio
     auto bad = select::make_policy_from_json(json::parse(active->state));
     auto fresh = select::make_policy("linucb", json::object(), bad->dimension());
     for (const auto& a : bad->actions()) fresh->add_action(a);
-    for (const auto& d : st.learned_decisions(0, 100000)) {
-      json x = json::parse(d.context);
-      Eigen::VectorXd v(static_cast<Eigen::Index>(x.size()));
-      for (std::size_t k = 0; k < x.size(); ++k) v(static_cast<Eigen::Index>(k)) = x[k].get<double>();
-      fresh->update(v, d.chosen_template + "@" + d.chosen_version, 1.0 - *d.reward, d.propensity);
-    }
+    for (const auto& d : st.learned_decisions(0, 100000))
+      fresh->update(logged_context(d.context), d.chosen_template + "@" + d.chosen_version, 1.0 - *d.reward,
+                    d.propensity);
     store::Transaction tx(st.db());
     st.set_model_status(PolicyManager::kModelName, active->version, "retired");
     store::ModelRow sabotaged = *active;

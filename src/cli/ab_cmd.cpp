@@ -22,9 +22,7 @@ int run_ab(const Args& args) {
                  "              \"metric\": \"mean\"|\"proportion\", \"alpha\": 0.05, \"min_samples_per_arm\": 100}\n";
     return 0;
   }
-  auto db = args.get("db");
-  if (!db) throw std::invalid_argument("--db FILE is required");
-  LearningEngine engine(*db, Config::defaults());
+  LearningEngine engine(require_db(args), Config::defaults());
   auto& ex = engine.experiments();
   if (auto cfg = args.get("create")) {
     nlohmann::json j = nlohmann::json::parse(*cfg, nullptr, false);

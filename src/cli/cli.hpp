@@ -22,6 +22,9 @@ class Args {
   std::map<std::string, std::string> values_;
 };
 
+/// The --db option's value. @throws std::invalid_argument when it is missing.
+std::string require_db(const Args& args);
+
 int run_demo(const Args& args);
 int run_features(const Args& args);
 int run_select(const Args& args);

@@ -63,6 +63,12 @@ long long Args::get_int(const std::string& key, long long fallback) const {
 }
 bool Args::has(const std::string& key) const { return values_.count(key) > 0; }
 
+std::string require_db(const Args& args) {
+  auto db = args.get("db");
+  if (!db) throw std::invalid_argument("--db FILE is required");
+  return *db;
+}
+
 namespace {
 
 Config load_config(const Args& args) {
@@ -73,12 +79,6 @@ Config load_config(const Args& args) {
   std::stringstream ss;
   ss << in.rdbuf();
   return Config::from_string(ss.str());
-}
-
-std::string require_db(const Args& args) {
-  auto db = args.get("db");
-  if (!db) throw std::invalid_argument("--db FILE is required");
-  return *db;
 }
 
 int run_ingest(const Args& args) {

@@ -13,14 +13,6 @@
 
 namespace promptlearn::cli {
 
-namespace {
-std::string db_of(const Args& args) {
-  auto db = args.get("db");
-  if (!db) throw std::invalid_argument("--db FILE is required");
-  return *db;
-}
-}  // namespace
-
 int run_select(const Args& args) {
   if (args.has("help")) {
     std::cout << "usage: promptlearn select --db FILE < interaction.json\n"
@@ -30,7 +22,7 @@ int run_select(const Args& args) {
     return 0;
   }
   std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-  LearningEngine engine(db_of(args), Config::defaults());
+  LearningEngine engine(require_db(args), Config::defaults());
   if (args.has("record")) {
     auto r = engine.record(std::string_view(text));
     if (!r.accepted) throw ValidationError(r.field, r.error.substr(r.field.empty() ? 0 : r.field.size() + 2));
@@ -48,7 +40,7 @@ int run_templates(const Args& args) {
                  "Adds or retires a template version, then prints the active templates as JSON.\n";
     return 0;
   }
-  LearningEngine engine(db_of(args), Config::defaults());
+  LearningEngine engine(require_db(args), Config::defaults());
   auto split = [](const std::string& key, const char* option) {
     auto at = key.rfind('@');
     if (at == std::string::npos || at == 0 || at + 1 == key.size())
@@ -80,7 +72,7 @@ int run_jobs(const Args& args) {
                  "deployment gate) and prints what ran as JSON.\n";
     return 0;
   }
-  LearningEngine engine(db_of(args), Config::defaults());
+  LearningEngine engine(require_db(args), Config::defaults());
   TimeMs now = engine.clock().now_ms();
   if (auto t = args.get("now")) {
     auto parsed = try_parse_rfc3339(*t);
@@ -97,7 +89,7 @@ int run_rollback(const Args& args) {
                  "Restores the previous template-selection checkpoint (the live one is retired).\n";
     return 0;
   }
-  LearningEngine engine(db_of(args), Config::defaults());
+  LearningEngine engine(require_db(args), Config::defaults());
   const std::int64_t from = engine.policy().live_version();
   if (!engine.rollback(args.get_or("reason", "requested from the command line")))
     throw Error("there is no deployed policy to roll back");
