@@ -882,7 +882,8 @@ TEST_CASE("store: a version-1 file is migrated forward to version 2 without losi
   }
   {  // make it a version-1 file: what version 1 had, nothing more
     store::Database raw(path);
-    raw.exec("DROP TABLE user_stats; PRAGMA user_version = 1");
+    raw.exec("DROP TABLE user_stats; DROP TABLE ab_assignments; DROP TABLE ab_tests; "
+             "DROP TABLE user_template_stats; PRAGMA user_version = 1");
   }
   store::Store st(path);
   CHECK(st.schema_version() == store::kSchemaVersion);

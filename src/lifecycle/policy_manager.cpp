@@ -213,6 +213,7 @@ Eigen::VectorXd PolicyManager::context_for(const Event& e) const {
     user.user_id = *e.user_id;
     std::lock_guard<std::mutex> lock(reader_mu_);
     std::tie(user.interactions, user.mean_reward) = reader_->user_summary(*e.user_id);
+    user.template_means = reader_->user_template_means(*e.user_id);
   }
   return context_.build(f, hour_of_day_utc(ts), user);
 }
@@ -360,7 +361,10 @@ LearnReport PolicyManager::learn(TimeMs now) {
         }
       }
       st.set_decision_reward(d.decision_id, *r);
-      if (row.user_id) st.add_user_reward(*row.user_id, *r);
+      if (row.user_id) {
+        st.add_user_reward(*row.user_id, *r);
+        st.add_user_template_reward(*row.user_id, key, *r, now);
+      }
     }
     store::ModelRow out;
     out.name = kModelName;

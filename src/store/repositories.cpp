@@ -335,6 +335,25 @@ std::pair<std::int64_t, double> Store::user_summary(const std::string& user_id) 
   return out;
 }
 
+void Store::add_user_template_reward(const std::string& user_id, const std::string& template_key, double reward,
+                                     TimeMs when) {
+  auto& st = db_.cached(
+      "INSERT INTO user_template_stats (user_id, template_key, weight, reward_sum, updated_at) "
+      "VALUES (?1, ?2, 1, ?3, ?4) ON CONFLICT(user_id, template_key) DO UPDATE SET "
+      "weight = 0.9 * weight + 1, reward_sum = 0.9 * reward_sum + excluded.reward_sum, updated_at = excluded.updated_at");
+  st.bind(1, user_id).bind(2, template_key).bind(3, reward).bind(4, format_rfc3339(when));
+  st.run();
+}
+
+std::vector<std::pair<std::string, double>> Store::user_template_means(const std::string& user_id) {
+  auto& st = db_.cached("SELECT template_key, reward_sum / weight FROM user_template_stats WHERE user_id = ?1");
+  st.bind(1, user_id);
+  std::vector<std::pair<std::string, double>> out;
+  while (st.step()) out.emplace_back(st.column_text(0), st.column_double(1));
+  st.reset();
+  return out;
+}
+
 void Store::put_template(const TemplateRow& t) {
   auto& st = db_.cached(
       "INSERT OR REPLACE INTO templates (template_id, version, body, status, parent_id, parent_version, metadata, "

@@ -187,7 +187,19 @@ CREATE TABLE IF NOT EXISTS ab_assignments (
 CREATE INDEX IF NOT EXISTS ab_assignments_arm ON ab_assignments(experiment_id, arm);
 )SQL";
 
-constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3};
+// Version 4: each user's recent outcomes per template (exponentially decayed sums), a selection feature.
+constexpr const char* kSchemaV4 = R"SQL(
+CREATE TABLE IF NOT EXISTS user_template_stats (
+  user_id      TEXT NOT NULL,
+  template_key TEXT NOT NULL,              -- "template_id@version"
+  weight       REAL NOT NULL,              -- decayed count: weight <- 0.9 weight + 1
+  reward_sum   REAL NOT NULL,              -- decayed sum:   sum <- 0.9 sum + reward
+  updated_at   TEXT NOT NULL,
+  PRIMARY KEY (user_id, template_key)
+) WITHOUT ROWID;
+)SQL";
+
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion, "one migration per schema version");
 
 }  // namespace

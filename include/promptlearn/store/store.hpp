@@ -17,7 +17,7 @@
 namespace promptlearn::store {
 
 /// The schema version this library writes (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 /// PRAGMA application_id of a promptlearn file ("Plrn").
 inline constexpr std::int64_t kApplicationId = 0x506C726E;
 
@@ -133,6 +133,12 @@ class Store {
   void add_user_reward(const std::string& user_id, double reward);
   /// {interactions, mean reward or -1 when none} of a user; {0, -1} when unknown.
   std::pair<std::int64_t, double> user_summary(const std::string& user_id);
+  /// Adds a learned reward to the user's recent outcomes with a template (decay 0.9 per outcome:
+  /// about the last ten outcomes with that template count).
+  void add_user_template_reward(const std::string& user_id, const std::string& template_key, double reward,
+                                TimeMs when);
+  /// The user's recent mean reward per template key (templates the user has outcomes with).
+  std::vector<std::pair<std::string, double>> user_template_means(const std::string& user_id);
 
   // --- templates
   /// Inserts or replaces a template version.
