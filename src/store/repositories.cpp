@@ -255,20 +255,7 @@ std::vector<TrainingRow> Store::unlearned_decisions(std::size_t limit) {
   while (st.step()) {
     TrainingRow r;
     r.decision = read_decision(st);
-    if (!st.is_null(11)) {
-      Outcome o;
-      o.claude_response_time_ms = opt_double(st, 12);
-      o.response_quality_score = opt_double(st, 13);
-      o.user_satisfaction_rating = opt_double(st, 14);
-      if (!st.is_null(15) || !st.is_null(16)) {
-        ImplicitFeedback im;
-        im.acceptance_rate = opt_double(st, 15);
-        if (!st.is_null(16)) im.edit_action_count = st.column_int64(16);
-        o.feedback_data = FeedbackData{std::nullopt, im};
-      }
-      o.reward = opt_double(st, 17);
-      r.outcome = o;
-    }
+    if (!st.is_null(11)) r.outcome = read_reward_outcome(st, 12);
     if (!st.is_null(18)) r.user_id = st.column_text(18);
     if (!st.is_null(19)) r.session_id = st.column_text(19);
     rows.push_back(std::move(r));
