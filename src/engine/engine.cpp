@@ -133,7 +133,8 @@ EngineStats LearningEngine::stats() {
 }
 
 features::PromptFeatures LearningEngine::extract_features(std::string_view prompt, const ContextData& context) const {
-  return collector_->extractor().extract(prompt, context_input(context), collector_->corpus());
+  // Under the collector's corpus lock: no copy of the corpus statistics per call.
+  return collector_->extract(collector_->extractor(), prompt, context_input(context));
 }
 
 std::string LearningEngine::integrity_check() {

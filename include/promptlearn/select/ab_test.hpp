@@ -139,6 +139,19 @@ struct AbVerdict {
   double p_value = 1;           ///< Largest p-value of the leader against the others (1 if not tested).
 };
 
+namespace detail {
+/// Checks the confidence level and names the arms of a two-arm test result.
+inline AbTestResult start_result(const AbArmStats& a, const AbArmStats& b, double confidence) {
+  if (!(confidence > 0 && confidence < 1))
+    throw ValidationError("confidence", fmt::format("{} is outside (0, 1)", confidence));
+  AbTestResult r;
+  r.arm_a = a.name;
+  r.arm_b = b.name;
+  r.confidence = confidence;
+  return r;
+}
+}  // namespace detail
+
 /// Welch's unequal-variance t-test (Welch 1947): t = (m_a - m_b) / sqrt(s_a^2/n_a + s_b^2/n_b),
 /// df = (s_a^2/n_a + s_b^2/n_b)^2 / ((s_a^2/n_a)^2/(n_a - 1) + (s_b^2/n_b)^2/(n_b - 1)) (Satterthwaite 1946),
 /// p = 2 P(T_df > |t|), interval d +/- t_{(1+c)/2, df} SE. With both variances 0 the test is decided by
@@ -148,12 +161,7 @@ inline AbTestResult welch_t_test(const AbArmStats& a, const AbArmStats& b, doubl
   for (const AbArmStats* s : {&a, &b})
     if (s->rewards.count() < 2)
       throw ValidationError(s->name, fmt::format("has {} rewards; Welch's test needs at least 2", s->rewards.count()));
-  if (!(confidence > 0 && confidence < 1))
-    throw ValidationError("confidence", fmt::format("{} is outside (0, 1)", confidence));
-  AbTestResult r;
-  r.arm_a = a.name;
-  r.arm_b = b.name;
-  r.confidence = confidence;
+  AbTestResult r = detail::start_result(a, b, confidence);
   double na = static_cast<double>(a.rewards.count()), nb = static_cast<double>(b.rewards.count());
   double va = a.rewards.variance() / na, vb = b.rewards.variance() / nb;
   double se = std::sqrt(va + vb);
@@ -182,12 +190,7 @@ inline AbTestResult welch_t_test(const AbArmStats& a, const AbArmStats& b, doubl
 inline AbTestResult two_proportion_z_test(const AbArmStats& a, const AbArmStats& b, double confidence = 0.95) {
   for (const AbArmStats* s : {&a, &b})
     if (s->rewards.count() < 1) throw ValidationError(s->name, "has no rewards; the z-test needs at least 1");
-  if (!(confidence > 0 && confidence < 1))
-    throw ValidationError("confidence", fmt::format("{} is outside (0, 1)", confidence));
-  AbTestResult r;
-  r.arm_a = a.name;
-  r.arm_b = b.name;
-  r.confidence = confidence;
+  AbTestResult r = detail::start_result(a, b, confidence);
   r.df = std::numeric_limits<double>::infinity();
   double na = static_cast<double>(a.rewards.count()), nb = static_cast<double>(b.rewards.count());
   double pa = a.success_rate(), pb = b.success_rate();
