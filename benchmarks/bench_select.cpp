@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -15,7 +16,9 @@
 #include "../src/cli/simulator.hpp"
 #include "promptlearn/config.hpp"
 #include "promptlearn/engine.hpp"
+#include "promptlearn/lifecycle/policy_manager.hpp"
 #include "promptlearn/select/factory.hpp"
+#include "promptlearn/store/store.hpp"
 
 namespace {
 
@@ -91,6 +94,7 @@ int bench_select(int argc, char** argv) {
   const std::string path = (fs::temp_directory_path() / fmt::format("promptlearn_bench_select_{}.db", ::getpid())).string();
   for (const char* s : {"", "-wal", "-shm"}) fs::remove(path + s);
   promptlearn::sim::HostSimulator host(3);
+  int context_dim = 0;
   {
     promptlearn::Config buffered = config;
     buffered.learning.data_collection.mode = promptlearn::CollectionMode::buffered;
@@ -107,12 +111,35 @@ int bench_select(int argc, char** argv) {
       eus.push_back(micros_since(t0));
     }
     engine.close();
-    nlohmann::json eshape = {{"templates", templates}, {"dim", engine.policy().context_builder().dimension()},
-                             {"path", "engine, buffered log"}};
+    context_dim = engine.policy().context_builder().dimension();
+    nlohmann::json eshape = {{"templates", templates}, {"dim", context_dim}, {"path", "engine, buffered log"}};
     emit("engine_decision_p50_us", quantile(eus, 0.5), "us", eshape);
     emit("engine_decision_p99_us", quantile(eus, 0.99), "us", eshape);
   }
   // 3. Cold start of a hook process: open the file, load the policy, select, log (synchronous), close.
+  // The live policy is a trained checkpoint of the engine's own shape (every template with data), as a
+  // deployment writes it, so the load is measured at full size.
+  std::size_t checkpoint_bytes = 0;
+  {
+    auto trained = promptlearn::select::make_policy(ts.algorithm, ts.parameters, context_dim);
+    for (int a = 0; a < templates; ++a) trained->add_action(fmt::format("t{}@1", a));
+    for (int i = 0; i < 2000; ++i) {
+      Eigen::VectorXd x(context_dim);
+      for (int k = 0; k < context_dim; ++k) x(k) = rng.normal();
+      trained->update(x, fmt::format("t{}@1", i % templates), rng.uniform(), 0.5);
+    }
+    promptlearn::store::Store st(path);
+    promptlearn::store::ModelRow row;
+    row.name = promptlearn::PolicyManager::kModelName;
+    row.version = st.max_model_version(row.name) + 1;
+    row.state = promptlearn::select::encode_checkpoint(*trained);
+    row.status = "active";
+    row.created_at = 1767571200000LL;
+    checkpoint_bytes = row.state.size();
+    promptlearn::store::Transaction tx(st.db());
+    st.put_model(row);
+    tx.commit();
+  }
   std::vector<double> cold;
   for (int i = 0; i < 30; ++i) {
     auto e = promptlearn::parse_event(host.prompt(1767571200000LL + i).interaction);
@@ -124,8 +151,12 @@ int bench_select(int argc, char** argv) {
     }
     cold.push_back(micros_since(t0) / 1000.0);
   }
-  emit("cold_start_median_ms", quantile(cold, 0.5), "ms", {{"templates", templates}, {"synchronous_commit", "full"}});
-  for (const char* s : {"", "-wal", "-shm"}) fs::remove(path + s);
+  emit("cold_start_median_ms", quantile(cold, 0.5), "ms",
+       {{"templates", templates}, {"dim", context_dim}, {"checkpoint_bytes", checkpoint_bytes}, {"synchronous_commit", "full"}});
+  if (std::getenv("PROMPTLEARN_BENCH_KEEP") == nullptr)
+    for (const char* s : {"", "-wal", "-shm"}) fs::remove(path + s);
+  else
+    std::cerr << "kept " << path << "\n";
   if (sink == -1) std::cerr << "";  // keeps the work observable
   return 0;
 }

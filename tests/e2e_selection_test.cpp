@@ -273,7 +273,7 @@ TEST_CASE("the gate never deploys a truly worse candidate (100 seeds)", "[e2e][s
       for (const auto& t : sim::template_ids()) bad->add_action(std::string(t) + "@1");
       for (const auto& d : st.learned_decisions(0, 100000))
         bad->update(logged_context(d.context), d.chosen_template + "@1", 1.0 - *d.reward, d.propensity);
-      cand->state = bad->to_json().dump();
+      cand->state = select::encode_checkpoint(*bad);
       store::Transaction tx(st.db());
       st.put_model(*cand);
       tx.commit();
@@ -308,7 +308,7 @@ TEST_CASE("a sabotaged deployment is rolled back automatically", "[e2e][selectio
     store::Store st(db);
     auto active = st.latest_model(PolicyManager::kModelName, "active");
     REQUIRE(active);
-    auto bad = select::make_policy_from_json(json::parse(active->state));
+    auto bad = select::make_policy_from_checkpoint(active->state);
     auto fresh = select::make_policy("linucb", json::object(), bad->dimension());
     for (const auto& a : bad->actions()) fresh->add_action(a);
     for (const auto& d : st.learned_decisions(0, 100000))
@@ -318,7 +318,7 @@ TEST_CASE("a sabotaged deployment is rolled back automatically", "[e2e][selectio
     st.set_model_status(PolicyManager::kModelName, active->version, "retired");
     store::ModelRow sabotaged = *active;
     sabotaged.version = st.max_model_version(PolicyManager::kModelName) + 1;
-    sabotaged.state = fresh->to_json().dump();
+    sabotaged.state = select::encode_checkpoint(*fresh);
     st.put_model(sabotaged);  // keeps the metrics: baseline_value is the good policy's level
     tx.commit();
   }
@@ -361,7 +361,7 @@ TEST_CASE("personalisation: users whose best templates differ get different choi
     store::Store st(dir.file("personal.db"));
     auto cand = st.latest_model(PolicyManager::kModelName, "candidate");
     REQUIRE(cand);
-    learned = select::make_policy_from_json(json::parse(cand->state));
+    learned = select::make_policy_from_checkpoint(cand->state);
   }
   auto* linear = dynamic_cast<const select::LinearPolicy*>(learned.get());
   REQUIRE(linear != nullptr);
@@ -455,7 +455,7 @@ TEST_CASE("the tabular Q-learning baseline runs through the engine with session 
   CHECK(st.db().query_int("SELECT count(*) FROM decisions WHERE reward IS NULL") == 0);
   auto cand = st.latest_model(PolicyManager::kModelName, "candidate");
   REQUIRE(cand);
-  CHECK(json::parse(cand->state)["algorithm"] == "q_learning");
+  CHECK(select::make_policy_from_checkpoint(cand->state)->name() == "q_learning");
   // Sessions hold several decisions, so transitions (not only terminal updates) were learned.
   CHECK(st.db().query_int("SELECT max(c) FROM (SELECT count(*) AS c FROM decisions d JOIN interactions i "
                           "USING (interaction_id) GROUP BY i.session_id)") > 1);

@@ -96,9 +96,12 @@ std::unique_ptr<select::Policy> PolicyManager::fresh_policy() const {
 }
 
 std::unique_ptr<select::Policy> PolicyManager::load_state(const std::string& state) const {
-  nlohmann::json j = nlohmann::json::parse(state, nullptr, false);
-  if (j.is_discarded()) throw StorageError(-1, "models: a template_selection checkpoint is not valid JSON");
-  auto p = select::make_policy_from_json(j);
+  std::unique_ptr<select::Policy> p;
+  try {
+    p = select::make_policy_from_checkpoint(state);
+  } catch (const ValidationError& e) {
+    throw StorageError(-1, fmt::format("models: a template_selection checkpoint is unreadable: {}", e.what()));
+  }
   if (p->dimension() != context_.dimension())
     throw StorageError(-1, fmt::format("models: checkpoint dimension {} differs from the context dimension {}",
                                        p->dimension(), context_.dimension()));
@@ -169,7 +172,7 @@ void PolicyManager::register_template(const std::string& template_id, const std:
     if (auto cand = st.latest_model(kModelName, "candidate")) {
       auto p = load_state(cand->state);
       p->add_action(key, parent);
-      cand->state = p->to_json().dump();
+      cand->state = select::encode_checkpoint(*p);
       st.put_model(*cand);
     }
     st.audit(clock_.now_ms(), "engine", "register_template",
@@ -369,7 +372,7 @@ LearnReport PolicyManager::learn(TimeMs now) {
     store::ModelRow out;
     out.name = kModelName;
     out.version = cand_row ? cand_row->version : std::max(st.max_model_version(kModelName), live_version()) + 1;
-    out.state = cand->to_json().dump();
+    out.state = select::encode_checkpoint(*cand);
     metrics["trained_decisions"] = metrics.value("trained_decisions", 0) + report.learned + report.defaulted -
                                    report.held_out;
     out.metrics = metrics.dump();
@@ -600,7 +603,7 @@ bool PolicyManager::rollback(TimeMs now, const std::string& reason) {
     sync_actions(*restored, load_templates(st));
     // The candidate starts again from the restored policy.
     if (auto cand = st.latest_model(kModelName, "candidate")) {
-      cand->state = restored->to_json().dump();
+      cand->state = select::encode_checkpoint(*restored);
       st.put_model(*cand);
     }
     st.audit(now, "engine", "rollback",

@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <string>
@@ -83,6 +84,57 @@ inline nlohmann::json matrix_to_json(const Eigen::MatrixXd& m) {
   return out;
 }
 
+/// Binary subtypes of the compact checkpoint encoding (Policy::to_binary_json): little-endian IEEE doubles.
+inline constexpr std::uint64_t kPackedSymmetricSubtype = 1;  ///< upper triangle of a symmetric n x n matrix, row by row
+inline constexpr std::uint64_t kVectorSubtype = 2;           ///< a vector of n doubles
+
+inline void put_double(std::vector<std::uint8_t>& out, double v) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(bits >> (8 * i)));
+}
+
+/// Decodes `count` little-endian doubles at `p` into `out`.
+inline void get_doubles(const std::uint8_t* p, std::size_t count, double* out) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  std::memcpy(out, p, count * sizeof(double));
+#else
+  for (std::size_t k = 0; k < count; ++k, p += 8) {
+    std::uint64_t bits = 0;
+    for (int i = 0; i < 8; ++i) bits |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    std::memcpy(out + k, &bits, sizeof(double));
+  }
+#endif
+}
+
+inline nlohmann::json vector_to_binary(const Eigen::VectorXd& v) {
+  std::vector<std::uint8_t> out;
+  out.reserve(static_cast<std::size_t>(v.size()) * 8);
+  for (Eigen::Index i = 0; i < v.size(); ++i) put_double(out, v(i));
+  return nlohmann::json::binary(std::move(out), kVectorSubtype);
+}
+
+/// A symmetric matrix's upper triangle (the lower one is its mirror: A and A^-1 are symmetric).
+inline nlohmann::json symmetric_to_binary(const Eigen::MatrixXd& m) {
+  std::vector<std::uint8_t> out;
+  out.reserve(static_cast<std::size_t>(m.rows() * (m.rows() + 1) / 2) * 8);
+  for (Eigen::Index r = 0; r < m.rows(); ++r)
+    for (Eigen::Index c = r; c < m.cols(); ++c) put_double(out, m(r, c));
+  return nlohmann::json::binary(std::move(out), kPackedSymmetricSubtype);
+}
+
+/// The bytes of a binary field with the expected subtype and count of doubles, or a ValidationError.
+inline const std::vector<std::uint8_t>& binary_doubles(const nlohmann::json& j, const std::string& path,
+                                                       std::uint64_t subtype, Eigen::Index count) {
+  const auto& bytes = j.get_binary();
+  if (!bytes.has_subtype() || bytes.subtype() != subtype)
+    throw ValidationError(path, "binary field has the wrong subtype (expected " + std::to_string(subtype) + ")");
+  if (bytes.size() != static_cast<std::size_t>(count) * 8)
+    throw ValidationError(path, "expected " + std::to_string(count) + " doubles, got " + std::to_string(bytes.size()) +
+                                    " bytes");
+  return bytes;
+}
+
 /// The field `key` of object `j`, or a ValidationError naming `path.key`.
 inline const nlohmann::json& field(const nlohmann::json& j, const std::string& path, const std::string& key) {
   if (!j.is_object()) throw ValidationError(path, "expected an object, got " + j.dump());
@@ -100,7 +152,16 @@ inline double number_field(const nlohmann::json& j, const std::string& path, con
   return d;
 }
 
+/// A vector from either encoding: an array of numbers, or binary doubles (kVectorSubtype).
 inline Eigen::VectorXd vector_from_json(const nlohmann::json& j, const std::string& path, Eigen::Index n) {
+  if (j.is_binary()) {
+    const auto& bytes = binary_doubles(j, path, kVectorSubtype, n);
+    Eigen::VectorXd v(n);
+    get_doubles(bytes.data(), static_cast<std::size_t>(n), v.data());
+    for (Eigen::Index i = 0; i < n; ++i)
+      if (!std::isfinite(v(i))) throw ValidationError(path + "[" + std::to_string(i) + "]", "expected a finite number");
+    return v;
+  }
   if (!j.is_array() || static_cast<Eigen::Index>(j.size()) != n)
     throw ValidationError(path, "expected an array of " + std::to_string(n) + " numbers");
   Eigen::VectorXd v(n);
@@ -113,7 +174,23 @@ inline Eigen::VectorXd vector_from_json(const nlohmann::json& j, const std::stri
   return v;
 }
 
+/// A matrix from either encoding: an array of rows, or a packed upper triangle (kPackedSymmetricSubtype).
 inline Eigen::MatrixXd matrix_from_json(const nlohmann::json& j, const std::string& path, Eigen::Index n) {
+  if (j.is_binary()) {
+    const auto& bytes = binary_doubles(j, path, kPackedSymmetricSubtype, n * (n + 1) / 2);
+    Eigen::MatrixXd m(n, n);
+    // Row r of the upper triangle is column r of the lower one, contiguous in Eigen's column-major storage.
+    const std::uint8_t* p = bytes.data();
+    for (Eigen::Index r = 0; r < n; p += 8 * (n - r), ++r)
+      get_doubles(p, static_cast<std::size_t>(n - r), m.col(r).data() + r);
+    m.triangularView<Eigen::StrictlyUpper>() = m.transpose();
+    if (!m.allFinite())
+      for (Eigen::Index r = 0; r < n; ++r)
+        for (Eigen::Index c = r; c < n; ++c)
+          if (!std::isfinite(m(r, c)))
+            throw ValidationError(path + "[" + std::to_string(r) + "][" + std::to_string(c) + "]", "expected a finite number");
+    return m;
+  }
   if (!j.is_array() || static_cast<Eigen::Index>(j.size()) != n)
     throw ValidationError(path, "expected " + std::to_string(n) + " rows of " + std::to_string(n) + " numbers");
   Eigen::MatrixXd m(n, n);
@@ -183,20 +260,54 @@ struct RidgeArm {
   std::string key;
   bool valid = true;
   double count = 0;        ///< updates seen (warm starts carry kWarmStartFactor of the parent's)
-  Eigen::MatrixXd a;       ///< lambda I + sum z z^T
-  Eigen::MatrixXd a_inv;   ///< A^-1, kept by Sherman-Morrison
+  /// A^-1 with A = lambda I + sum z z^T, kept by Sherman-Morrison. A itself is not stored (it would
+  /// double the memory and the checkpoint that a hook process loads); gram() recomputes it when a merge
+  /// or a warm start needs it.
+  Eigen::MatrixXd a_inv;
   Eigen::VectorXd b;       ///< sum r z
   Eigen::VectorXd theta;   ///< A^-1 b
-  /// A^-1 in single precision, for scoring only: 32 actions x 65^2 floats stay in L2 cache, which halves
-  /// the decision latency; the statistics themselves stay in double precision.
-  Eigen::MatrixXf a_inv_f;
+  /// The upper triangle of A^-1 packed row by row in single precision, off-diagonal entries doubled, so
+  /// that z^T A^-1 z = a_inv_packed . packed_outer(z): one contiguous dot product of n(n+1)/2 floats. For
+  /// scoring only (the statistics stay in double precision); it streams a quarter of the bytes of a double
+  /// matrix-vector product, and decisions are bound by that memory traffic (docs/selection.md).
+  Eigen::VectorXf a_inv_packed;
 
   /// Recomputes what derives from A^-1 and b; called after every change of them.
   void refresh() {
     theta = a_inv * b;
-    a_inv_f = a_inv.cast<float>();
+    const Eigen::Index n = a_inv.rows();
+    a_inv_packed.resize(n * (n + 1) / 2);
+    Eigen::Index k = 0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      a_inv_packed(k++) = static_cast<float>(a_inv(i, i));
+      for (Eigen::Index j = i + 1; j < n; ++j) a_inv_packed(k++) = static_cast<float>(a_inv(i, j) + a_inv(j, i));
+    }
+  }
+
+  /// A = (A^-1)^-1, by a Cholesky solve: O(n^3), for merges and warm starts only.
+  Eigen::MatrixXd gram() const {
+    const Eigen::MatrixXd g = a_inv.llt().solve(Eigen::MatrixXd::Identity(a_inv.rows(), a_inv.cols()));
+    return 0.5 * (g + g.transpose());
+  }
+
+  /// z^T A^-1 z (>= 0) given q = packed_outer(z).
+  double width_squared(const Eigen::VectorXf& q) const {
+    return std::max(0.0, static_cast<double>(a_inv_packed.dot(q)));
   }
 };
+
+/// The products z_i z_j (i <= j) in RidgeArm::a_inv_packed's order, in single precision.
+inline Eigen::VectorXf packed_outer(const Eigen::VectorXd& z) {
+  const Eigen::Index n = z.size();
+  const Eigen::VectorXf zf = z.cast<float>();
+  Eigen::VectorXf q(n * (n + 1) / 2);
+  Eigen::Index k = 0;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    q.segment(k, n - i) = zf(i) * zf.tail(n - i);
+    k += n - i;
+  }
+  return q;
+}
 
 /// The per-action ridge models shared by every linear policy (LinUCB, Thompson, epsilon-greedy, softmax).
 /// Thread-safety: none (const member functions may be called concurrently).
@@ -239,12 +350,10 @@ class RidgeModels {
     const Eigen::MatrixXd prior = lambda_ * Eigen::MatrixXd::Identity(n, n);
     if (auto p = index_.find(parent); !parent.empty() && p != index_.end()) {
       const RidgeArm& from = arms_[p->second];
-      arm.a = prior + kWarmStartFactor * (from.a - prior);
+      arm.a_inv = inverse_spd(prior + kWarmStartFactor * (from.gram() - prior));
       arm.b = kWarmStartFactor * from.b;
       arm.count = kWarmStartFactor * from.count;
-      arm.a_inv = inverse_spd(arm.a);
     } else {
-      arm.a = prior;
       arm.a_inv = Eigen::MatrixXd::Identity(n, n) / lambda_;
       arm.b = Eigen::VectorXd::Zero(n);
     }
@@ -282,7 +391,6 @@ class RidgeModels {
     RidgeArm& arm = arms_[it->second];
     const Eigen::VectorXd u = arm.a_inv * z;
     arm.a_inv.noalias() -= (u * u.transpose()) / (1.0 + z.dot(u));
-    arm.a.noalias() += z * z.transpose();
     arm.b += reward * z;
     arm.refresh();
     arm.count += 1;
@@ -302,20 +410,24 @@ class RidgeModels {
         continue;
       }
       RidgeArm& arm = arms_[it->second];
-      arm.a += o.a - prior;
+      arm.a_inv = inverse_spd(arm.gram() + o.gram() - prior);
       arm.b += o.b;
       arm.count += o.count;
       arm.valid = arm.valid || o.valid;
-      arm.a_inv = inverse_spd(arm.a);
       arm.refresh();
     }
   }
 
-  nlohmann::json to_json() const {
+  /// The statistics; `binary` writes A^-1 as a packed upper triangle and b as raw doubles (compact, for
+  /// encode_checkpoint), otherwise as arrays of numbers (readable).
+  nlohmann::json to_json(bool binary) const {
     nlohmann::json arms = nlohmann::json::array();
     for (const RidgeArm& a : arms_)
-      arms.push_back({{"action", a.key}, {"valid", a.valid}, {"count", a.count}, {"A", matrix_to_json(a.a)},
-                      {"A_inv", matrix_to_json(a.a_inv)}, {"b", vector_to_json(a.b)}});
+      arms.push_back({{"action", a.key},
+                      {"valid", a.valid},
+                      {"count", a.count},
+                      {"A_inv", binary ? symmetric_to_binary(a.a_inv) : matrix_to_json(a.a_inv)},
+                      {"b", binary ? vector_to_binary(a.b) : vector_to_json(a.b)}});
     return {{"dimension", dimension_}, {"ridge_lambda", lambda_}, {"scaling", scaling_name(scaling_)},
             {"actions", arms}};
   }
@@ -347,12 +459,17 @@ class RidgeModels {
       if (!valid.is_boolean()) throw ValidationError(p + ".valid", "expected a boolean");
       arm.valid = valid.get<bool>();
       arm.count = number_field(aj, p, "count");
-      arm.a = matrix_from_json(field(aj, p, "A"), p + ".A", n);
-      arm.a_inv = matrix_from_json(field(aj, p, "A_inv"), p + ".A_inv", n);
+      const nlohmann::json& a_inv = field(aj, p, "A_inv");
+      arm.a_inv = matrix_from_json(a_inv, p + ".A_inv", n);
       arm.b = vector_from_json(field(aj, p, "b"), p + ".b", n);
-      // A_inv must be the inverse of A (to a loose tolerance: Sherman-Morrison drifts by rounding only).
-      const double err = (arm.a * arm.a_inv - Eigen::MatrixXd::Identity(n, n)).cwiseAbs().maxCoeff();
-      if (!(err < 1e-6)) throw ValidationError(p + ".A_inv", "is not the inverse of A (max error " + num(err) + ")");
+      // The binary form comes inside encode_checkpoint's container, whose checksum covers every byte. The
+      // text form (hand-written, or edited) is checked here: A^-1 must be symmetric positive definite.
+      if (!a_inv.is_binary()) {
+        const double asym = (arm.a_inv - arm.a_inv.transpose()).cwiseAbs().maxCoeff();
+        if (!(asym <= 1e-9 * arm.a_inv.cwiseAbs().maxCoeff()))
+          throw ValidationError(p + ".A_inv", "is not symmetric (max asymmetry " + num(asym) + ")");
+        if (arm.a_inv.llt().info() != Eigen::Success) throw ValidationError(p + ".A_inv", "is not positive definite");
+      }
       arm.refresh();
       m.index_.emplace(arm.key, m.arms_.size());
       m.arms_.push_back(std::move(arm));
@@ -362,7 +479,9 @@ class RidgeModels {
 
  private:
   static Eigen::MatrixXd inverse_spd(const Eigen::MatrixXd& a) {
-    return a.llt().solve(Eigen::MatrixXd::Identity(a.rows(), a.cols()));
+    // Symmetrised: checkpoints store one triangle, and Sherman-Morrison keeps exact symmetry from here on.
+    const Eigen::MatrixXd inv = a.llt().solve(Eigen::MatrixXd::Identity(a.rows(), a.cols()));
+    return 0.5 * (inv + inv.transpose());
   }
 
   int dimension_;
@@ -405,6 +524,9 @@ class LinearPolicy : public Policy {
   /// The ridge statistics (for tests and diagnostics).
   const detail::RidgeModels& models() const { return models_; }
 
+  nlohmann::json to_json() const final { return state(false); }
+  nlohmann::json to_binary_json() const final { return state(true); }
+
   /// Estimated mean reward theta_a^T z of each valid action, in actions() order.
   std::vector<double> estimates(const Eigen::VectorXd& x) const {
     const Eigen::VectorXd z = models_.transform(x);
@@ -426,13 +548,19 @@ class LinearPolicy : public Policy {
     return d;
   }
 
-  nlohmann::json state(const nlohmann::json& parameters) const {
-    nlohmann::json j = models_.to_json();
+  /// The exploration rule's parameters, as written in checkpoints.
+  virtual nlohmann::json parameters_json() const = 0;
+
+ private:
+  nlohmann::json state(bool binary) const {
+    nlohmann::json j = models_.to_json(binary);
     j["algorithm"] = name();
     j["format"] = 1;
-    j["parameters"] = parameters;
+    j["parameters"] = parameters_json();
     return j;
   }
+
+ protected:
 
   detail::RidgeModels models_;
 };
@@ -469,13 +597,8 @@ class LinUcbPolicy final : public LinearPolicy {
     const auto arms = models_.valid_arms();
     std::vector<double> out;
     out.reserve(arms.size());
-    const Eigen::VectorXf zf = z.cast<float>();
-    Eigen::VectorXf az(zf.size());  // one buffer: no allocation per action
-    for (const detail::RidgeArm* a : arms) {
-      // A plain product: Eigen's general GEMV kernel vectorises better than its symmetric one here.
-      az.noalias() = a->a_inv_f * zf;
-      out.push_back(a->theta.dot(z) + params_.alpha * std::sqrt(std::max(0.0, static_cast<double>(zf.dot(az)))));
-    }
+    const Eigen::VectorXf q = detail::packed_outer(z);
+    for (const detail::RidgeArm* a : arms) out.push_back(a->theta.dot(z) + params_.alpha * std::sqrt(a->width_squared(q)));
     return out;
   }
 
@@ -487,8 +610,8 @@ class LinUcbPolicy final : public LinearPolicy {
     return make_distribution(arms, p, s);
   }
 
-  nlohmann::json to_json() const override {
-    return state({{"alpha", params_.alpha}, {"epsilon_floor", params_.epsilon_floor}, {"ridge_lambda", params_.ridge_lambda}});
+  nlohmann::json parameters_json() const override {
+    return {{"alpha", params_.alpha}, {"epsilon_floor", params_.epsilon_floor}, {"ridge_lambda", params_.ridge_lambda}};
   }
   std::unique_ptr<Policy> clone() const override { return std::make_unique<LinUcbPolicy>(*this); }
 
@@ -543,9 +666,10 @@ class ThompsonPolicy final : public LinearPolicy {
     const Eigen::VectorXd z = models_.transform(x);
     const std::size_t k = arms.size();
     std::vector<double> mean(k), sd(k), p(k, 0.0);
+    const Eigen::VectorXf q = detail::packed_outer(z);
     for (std::size_t i = 0; i < k; ++i) {
       mean[i] = arms[i]->theta.dot(z);
-      sd[i] = params_.v * std::sqrt(std::max(0.0, z.dot(arms[i]->a_inv * z)));
+      sd[i] = params_.v * std::sqrt(arms[i]->width_squared(q));
     }
     std::normal_distribution<double> normal(0.0, 1.0);
     const double w = 1.0 / params_.draws;
@@ -562,9 +686,9 @@ class ThompsonPolicy final : public LinearPolicy {
     return make_distribution(arms, p, mean);
   }
 
-  nlohmann::json to_json() const override {
-    return state({{"v", params_.v}, {"epsilon_floor", params_.epsilon_floor}, {"ridge_lambda", params_.ridge_lambda},
-                  {"draws", params_.draws}});
+  nlohmann::json parameters_json() const override {
+    return {{"v", params_.v}, {"epsilon_floor", params_.epsilon_floor}, {"ridge_lambda", params_.ridge_lambda},
+                  {"draws", params_.draws}};
   }
   std::unique_ptr<Policy> clone() const override { return std::make_unique<ThompsonPolicy>(*this); }
 

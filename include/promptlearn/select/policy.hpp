@@ -56,6 +56,9 @@ class Policy {
 
   /// Full state, for checkpoints; `make_policy_from_json(p.to_json())` behaves identically.
   virtual nlohmann::json to_json() const = 0;
+  /// The same state with large numeric blocks as JSON binary values (for CBOR checkpoints: no number
+  /// parsing on load). `make_policy_from_json` reads both forms. Default: to_json().
+  virtual nlohmann::json to_binary_json() const { return to_json(); }
   virtual std::unique_ptr<Policy> clone() const = 0;
 
   /// True if merge() is supported (the state is made of additive statistics).

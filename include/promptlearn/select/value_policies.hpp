@@ -46,8 +46,8 @@ class EpsilonGreedyPolicy final : public LinearPolicy {
     return make_distribution(arms, p, s);
   }
 
-  nlohmann::json to_json() const override {
-    return state({{"epsilon", params_.epsilon}, {"ridge_lambda", params_.ridge_lambda}});
+  nlohmann::json parameters_json() const override {
+    return {{"epsilon", params_.epsilon}, {"ridge_lambda", params_.ridge_lambda}};
   }
   std::unique_ptr<Policy> clone() const override { return std::make_unique<EpsilonGreedyPolicy>(*this); }
 
@@ -102,8 +102,8 @@ class SoftmaxPolicy final : public LinearPolicy {
     return make_distribution(arms, p, s);
   }
 
-  nlohmann::json to_json() const override {
-    return state({{"temperature", params_.temperature}, {"ridge_lambda", params_.ridge_lambda}});
+  nlohmann::json parameters_json() const override {
+    return {{"temperature", params_.temperature}, {"ridge_lambda", params_.ridge_lambda}};
   }
   std::unique_ptr<Policy> clone() const override { return std::make_unique<SoftmaxPolicy>(*this); }
 

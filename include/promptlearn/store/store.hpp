@@ -71,7 +71,7 @@ struct TemplateRow {
 struct ModelRow {
   std::string name;
   std::int64_t version = 0;
-  std::string state;                   ///< serialised state (JSON text stored as a blob)
+  std::string state;                   ///< serialised state (a blob: CBOR for policies, select::encode_checkpoint)
   std::string metrics = "{}";          ///< JSON object
   std::string status;                  ///< candidate | active | retired
   TimeMs created_at = 0;
