@@ -56,7 +56,33 @@ def main(argv):
         for row, label in zip(x, y):
             w.writerow([repr(float(v)) for v in row] + [int(label)])
     print("synthetic_scaled: %d rows, %d features, %d classes -> %s" % (x.shape[0], x.shape[1], len(set(y)), path))
+    x, y = datasets.make_classification(n_samples=4000, n_features=30, n_informative=10, n_redundant=5,
+                                        n_classes=8, n_clusters_per_class=2, random_state=7)
+    rng = np.random.RandomState(7)
+    x[:, :10] = np.round(10.0 * np.exp(x[:, :10]))
+    x[:, 10:15] = (x[:, 10:15] > 0).astype(float)
+    x[:, 15:] = x[:, 15:] * 10.0 ** rng.uniform(-1, 2, size=x.shape[1] - 15)
+    write(os.path.join(out, "heldout_mixed.csv"), x, y)
+    print("heldout_mixed: %d rows, %d features, %d classes" % (x.shape[0], x.shape[1], len(set(y))))
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    for name in list(loaders) + ["synthetic_scaled", "heldout_mixed"]:
+        data = np.loadtxt(os.path.join(out, name + ".csv"), delimiter=",", skiprows=1)
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+        acc = cross_val_score(model, data[:, :-1], data[:, -1].astype(int), cv=folds).mean()
+        print('{"dataset": "%s", "reference": "logistic_regression_full_information_cv5_shuffled", "accuracy": %.4f}' % (name, acc))
     return 0
+
+
+def write(path, x, y):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["f%d" % j for j in range(x.shape[1])] + ["label"])
+        for row, label in zip(x, y):
+            w.writerow([repr(float(v)) for v in row] + [int(label)])
 
 
 if __name__ == "__main__":

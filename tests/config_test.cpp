@@ -92,7 +92,7 @@ TEST_CASE("defaults equal the specification's values", "[config]") {
 
   const auto& s = c.learning_strategies;
   CHECK(s.template_selection.algorithm == "linucb");
-  CHECK(s.template_selection.parameters == json{{"alpha", 1.0}, {"epsilon_floor", 0.05}, {"ridge_lambda", 0.1}});
+  CHECK(s.template_selection.parameters == json{{"alpha", 0.5}, {"epsilon_floor", 0.05}, {"ridge_lambda", 1.0}});
   CHECK(s.parameter_optimization.algorithm == "bayesian_optimization");
   CHECK(s.parameter_optimization.parameters ==
         json{{"acquisition_function", "expected_improvement"}, {"n_iterations", 50}, {"initial_points", 10}});
@@ -235,11 +235,11 @@ TEST_CASE("choosing an algorithm fills that algorithm's default parameters", "[c
   CHECK(selection(R"({"algorithm": "softmax"})").parameters == json{{"temperature", 0.1}});
   CHECK(selection(R"({"algorithm": "epsilon_greedy"})").parameters == json{{"epsilon", 0.1}});
   CHECK(selection(R"({"algorithm": "thompson"})").parameters ==
-        json{{"v", 0.25}, {"epsilon_floor", 0.05}, {"ridge_lambda", 0.1}});
+        json{{"v", 0.15}, {"epsilon_floor", 0.05}, {"ridge_lambda", 1.0}});
   CHECK(selection(R"({"algorithm": "q_learning", "parameters": {"discount_factor": 0.5}})").parameters ==
         json{{"learning_rate", 0.1}, {"discount_factor", 0.5}, {"exploration_rate", 0.1}});
   CHECK(selection(R"({"algorithm": "linucb", "parameters": {"alpha": 0.5}})").parameters ==
-        json{{"alpha", 0.5}, {"epsilon_floor", 0.05}, {"ridge_lambda", 0.1}});
+        json{{"alpha", 0.5}, {"epsilon_floor", 0.05}, {"ridge_lambda", 1.0}});
 
   CHECK(StrategyConfig::for_algorithm("dbscan").parameters == json{{"eps", 0.3}, {"min_samples", 5}});
   try {

@@ -320,6 +320,9 @@ TEST_CASE("a sabotaged deployment is rolled back automatically", "[e2e][selectio
     sabotaged.version = st.max_model_version(PolicyManager::kModelName) + 1;
     sabotaged.state = select::encode_checkpoint(*fresh);
     st.put_model(sabotaged);  // keeps the metrics: baseline_value is the good policy's level
+    // Hold the gate off for the rest of the test (its last run is in the future), so that only the watch can
+    // react: otherwise the gate may deploy the next candidate over the sabotaged one first (it beats it).
+    st.put_setting("jobs.template_optimization.last_run", format_rfc3339(clock.now_ms() + 30LL * 86400000), clock.now_ms());
     tx.commit();
   }
   engine.policy().refresh();

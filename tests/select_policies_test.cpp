@@ -126,8 +126,10 @@ TEST_CASE("LinUCB scores of a 2-action, 2-feature example match the hand computa
   }
 }
 
-TEST_CASE("default scaling: symlog, unit norm, then a bias", "[select]") {
-  LinUcbPolicy p(2);
+TEST_CASE("symlog unit-norm scaling: symlog, unit norm, then a bias", "[select]") {
+  LinUcbParams params;
+  params.scaling = FeatureScaling::kSymlogUnitNorm;
+  LinUcbPolicy p(2, params);
   // x = (3, -4): s = (log 4, -log 5), z = [s / |s|, 1]; multiplying x does change z (symlog is not linear)
   // but z always has norm sqrt(2), whatever the units.
   Eigen::VectorXd z = p.models().transform(vec({3, -4}));
@@ -141,18 +143,57 @@ TEST_CASE("default scaling: symlog, unit norm, then a bias", "[select]") {
   CHECK_THROWS_AS(p.models().transform(vec({1, std::nan("")})), ValidationError);
 }
 
-TEST_CASE("Sherman-Morrison keeps the exact inverse of the accumulated A", "[select]") {
+TEST_CASE("default scaling: running standardisation of symlog(x), rescaled as the count doubles", "[select]") {
+  LinUcbPolicy p(2);
+  p.add_action("a");
+  // Before any update: no shift, unit scale, z = [symlog(x) / sqrt(d), 1].
+  Eigen::VectorXd z = p.models().transform(vec({3, -4}));
+  CHECK(z(0) == Approx(std::log(4.0) / std::sqrt(2.0)));
+  CHECK(z(1) == Approx(-std::log(5.0) / std::sqrt(2.0)));
+  CHECK(z(2) == 1.0);
+  // Two columns on wildly different scales and offsets: after 64 updates (rescales at 8, 16, 32, 64) the
+  // map is the moments of symlog(x) over all of them, and each coordinate has variance 1/d.
+  Rng rng(3);
+  std::vector<Eigen::VectorXd> s;
+  for (int t = 0; t < 64; ++t) {
+    Eigen::VectorXd x = vec({1e4 * (2.0 + rng.normal()), 1e-3 * rng.normal()});
+    p.update(x, "a", 0.5, 1.0);
+    s.push_back(detail::RidgeModels::symlog(x));
+  }
+  Eigen::VectorXd mean = Eigen::VectorXd::Zero(2), var = Eigen::VectorXd::Zero(2);
+  for (const auto& v : s) mean += v / 64.0;
+  for (const auto& v : s) var += (v - mean).cwiseAbs2() / 64.0;
+  CHECK(p.models().seen() == 64);
+  for (int j = 0; j < 2; ++j) {
+    CHECK(p.models().shift()(j) == Approx(mean(j)).epsilon(1e-12));
+    CHECK(p.models().inv_scale()(j) == Approx(1.0 / std::sqrt(2.0 * var(j))).epsilon(1e-9));
+  }
+  // The mean context maps to the origin.
+  Eigen::VectorXd at_mean(2);
+  for (int j = 0; j < 2; ++j) at_mean(j) = (mean(j) > 0 ? 1 : -1) * std::expm1(std::abs(mean(j)));
+  CHECK(p.models().transform(at_mean).head(2).norm() < 1e-9);
+  CHECK_THROWS_AS(p.models().transform(vec({1, std::nan("")})), ValidationError);
+}
+
+TEST_CASE("Sherman-Morrison and the rescales keep the exact inverse of the accumulated A", "[select]") {
+  // A = lambda I + sum z z^T and b = sum r z with every z under the map in use at the end: each rescale
+  // carries the data part over exactly (A' = lambda I + T (A - lambda I) T^T).
   Rng rng(7);
   LinUcbParams params;
   params.ridge_lambda = 0.1;
   LinUcbPolicy p(6, params);
   p.add_action("a");
-  Eigen::MatrixXd a = 0.1 * Eigen::MatrixXd::Identity(7, 7);
-  Eigen::VectorXd b = Eigen::VectorXd::Zero(7);
+  std::vector<std::pair<Eigen::VectorXd, double>> seen;
   for (int t = 0; t < 500; ++t) {
     Eigen::VectorXd x = random_context(rng, 6);
+    x(0) = 100.0 * x(0) + 300.0;  // off-centre and large: the rescales move this coordinate the most
     double r = rng.uniform();
     p.update(x, "a", r, 1.0);
+    seen.emplace_back(x, r);
+  }
+  Eigen::MatrixXd a = 0.1 * Eigen::MatrixXd::Identity(7, 7);
+  Eigen::VectorXd b = Eigen::VectorXd::Zero(7);
+  for (const auto& [x, r] : seen) {
     Eigen::VectorXd z = p.models().transform(x);
     a += z * z.transpose();
     b += r * z;
@@ -329,10 +370,12 @@ TEST_CASE("binary checkpoints round-trip exactly; corrupt bytes name the field",
     // The text form is accepted too (hand-written or older checkpoints).
     CHECK(make_policy_from_checkpoint(p->to_json().dump())->to_json() == p->to_json());
   }
-  auto p = make_policy("linucb", json::object(), 3);
+  auto p = make_policy("linucb", json::object(), 16);
   p->add_action("a");
+  Rng rng(31);
+  for (int t = 0; t < 50; ++t) p->update(random_context(rng, 16), "a", rng.uniform(), 1.0);
   const std::string bytes = encode_checkpoint(*p);
-  CHECK(bytes.size() < p->to_json().dump().size());
+  CHECK(bytes.size() < p->to_json().dump().size() / 2);
   auto path_of = [](const std::string& b) {
     try {
       make_policy_from_checkpoint(b);
@@ -405,6 +448,8 @@ TEST_CASE("merging two halves equals processing the whole", "[select]") {
     }
     REQUIRE(left->mergeable());
     left->merge(*right);
+    // merge() re-estimates the standardisation from the pooled moments; `whole` last did at 256 updates.
+    dynamic_cast<LinearPolicy&>(*whole).rescale();
     const auto& lm = dynamic_cast<const LinearPolicy&>(*left).models();
     const auto& wm = dynamic_cast<const LinearPolicy&>(*whole).models();
     REQUIRE(lm.arms().size() == wm.arms().size());
@@ -589,11 +634,11 @@ TEST_CASE("the default policy learns a synthetic linear-reward problem", "[selec
 TEST_CASE("factory: config keys, defaults and errors", "[select]") {
   auto p = make_policy("linucb", json::object(), 4);
   const auto& lin = dynamic_cast<const LinUcbPolicy&>(*p);
-  CHECK(lin.params().alpha == 1.0);
+  CHECK(lin.params().alpha == 0.5);
   CHECK(lin.params().epsilon_floor == 0.05);
   CHECK(lin.params().ridge_lambda == LinUcbParams{}.ridge_lambda);
-  auto p2 = make_policy("linucb", {{"alpha", 0.5}, {"ridge_lambda", 2.0}}, 4);
-  CHECK(dynamic_cast<const LinUcbPolicy&>(*p2).params().alpha == 0.5);
+  auto p2 = make_policy("linucb", {{"alpha", 0.25}, {"ridge_lambda", 2.0}}, 4);
+  CHECK(dynamic_cast<const LinUcbPolicy&>(*p2).params().alpha == 0.25);
   CHECK(dynamic_cast<const LinUcbPolicy&>(*p2).params().ridge_lambda == 2.0);
   auto q = make_policy("q_learning", json::object(), 4);
   const auto& qp = dynamic_cast<const QLearningPolicy&>(*q).params();

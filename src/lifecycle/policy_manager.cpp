@@ -505,6 +505,12 @@ GateReport PolicyManager::gate(TimeMs now) {
     store::Transaction tx(st.db());
     if (auto active = st.latest_model(kModelName, "active")) st.set_model_status(kModelName, active->version, "retired");
     store::ModelRow deployed = *cand_row;
+    // Versions order deployments: if a newer row exists (a checkpoint written by the host, or the live
+    // one after a rollback), the candidate is deployed under a fresh number rather than below it.
+    if (const std::int64_t top = st.max_model_version(kModelName); deployed.version < top) {
+      st.delete_model(kModelName, cand_row->version);
+      deployed.version = top + 1;
+    }
     deployed.status = "active";
     deployed.created_at = now;
     nlohmann::json dm = metrics.is_object() ? metrics : nlohmann::json::object();
@@ -515,7 +521,7 @@ GateReport PolicyManager::gate(TimeMs now) {
     deployed.metrics = dm.dump();
     st.put_model(deployed);
     store::ModelRow next = *cand_row;
-    next.version = cand_row->version + 1;
+    next.version = deployed.version + 1;
     next.created_at = now;
     st.put_model(next);
     st.prune_models(kModelName, config_.learning.data_retention.model_checkpoints_kept);

@@ -435,6 +435,12 @@ void Store::set_model_status(const std::string& name, std::int64_t version, cons
   st.run();
 }
 
+void Store::delete_model(const std::string& name, std::int64_t version) {
+  auto& st = db_.cached("DELETE FROM models WHERE name = ?1 AND version = ?2");
+  st.bind(1, name).bind(2, version);
+  st.run();
+}
+
 void Store::prune_models(const std::string& name, int keep) {
   auto& st = db_.cached(
       "DELETE FROM models WHERE name = ?1 AND status = 'retired' AND version NOT IN (SELECT version FROM models "

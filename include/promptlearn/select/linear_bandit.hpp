@@ -22,16 +22,17 @@
 ///    the caller samples from, so the logged propensity is exact for the decision actually made; the
 ///    Monte-Carlo error only makes the decision rule differ slightly from ideal Thompson sampling.
 ///
-/// Feature scaling: contexts arrive raw, of any scale. The default (FeatureScaling::kSymlogUnitNorm) maps
-/// each coordinate through the symmetric log s_i = sign(x_i) log(1 + |x_i|), divides s by its L2 norm and
-/// appends a constant 1 (bias): z = [s / ||s||, 1] (z = [0, 1] when x = 0). The log compresses features
-/// whose raw scales differ by orders of magnitude (token counts next to one-hot flags; proline ~ 10^3 next
-/// to hue ~ 1 in the wine data) so that no single one dominates the norm, while values in [0, 1] pass
-/// almost unchanged; the unit norm makes alpha, v and lambda mean the same on every data set (|z|^2 = 2).
-/// The map is fixed (no running statistics), so A and b stay additive and mergeable and a checkpoint does
-/// not depend on the order of the data. Measured in docs/selection.md against plain unit norm (kUnitNorm,
-/// z = [x / ||x||, 1]), which loses 0.1-0.3 of reward on data with mixed feature scales. kNone uses z = [x, 1]
-/// for callers that standardise themselves.
+/// Feature scaling: contexts arrive raw, of any scale. The default (FeatureScaling::kSymlogStandardize)
+/// maps each coordinate through the symmetric log s_i = sign(x_i) log(1 + |x_i|) (tames heavy tails such as
+/// token counts), then standardises it with the running mean and standard deviation of s over every update
+/// and divides by sqrt(d), and appends a constant 1 (bias): z = [(s - m) / (sd sqrt(d)), 1]. Every
+/// coordinate then has variance 1/d whatever its units or offset, so alpha, v and lambda mean the same on
+/// every data set. The map is re-estimated when the update count doubles (8, 16, 32, ...); each rescale
+/// re-expresses every action's A and b exactly in the new coordinates (RidgeModels::rescale), so the
+/// statistics stay those of ridge regression on all past contexts under the current map, and shards still
+/// merge (re-expressed, added, moments pooled). kSymlogUnitNorm (z = [s / ||s||, 1], a fixed map),
+/// kUnitNorm (z = [x / ||x||, 1]) and kNone (z = [x, 1]) remain for callers that want them; measured
+/// against each other in docs/selection.md.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -55,7 +56,8 @@ namespace promptlearn::select {
 
 /// How a raw context x becomes the model's input z (always with a bias 1 appended).
 enum class FeatureScaling {
-  kSymlogUnitNorm,  ///< s_i = sign(x_i) log(1 + |x_i|), z = [s / ||s||_2, 1] (default)
+  kSymlogStandardize,  ///< s_i = sign(x_i) log(1 + |x_i|), z = [(s - mean) / (sd sqrt(d)), 1], running moments (default)
+  kSymlogUnitNorm,  ///< s_i = sign(x_i) log(1 + |x_i|), z = [s / ||s||_2, 1]
   kUnitNorm,        ///< z = [x / ||x||_2, 1]
   kNone,            ///< z = [x, 1]: the caller has standardised x
 };
@@ -68,7 +70,13 @@ inline constexpr double kWarmStartFactor = 0.5;
 namespace detail {
 
 inline std::string scaling_name(FeatureScaling s) {
-  return s == FeatureScaling::kNone ? "none" : s == FeatureScaling::kUnitNorm ? "unit_norm" : "symlog_unit_norm";
+  switch (s) {
+    case FeatureScaling::kSymlogStandardize: return "symlog_standardize";
+    case FeatureScaling::kSymlogUnitNorm: return "symlog_unit_norm";
+    case FeatureScaling::kUnitNorm: return "unit_norm";
+    case FeatureScaling::kNone: break;
+  }
+  return "none";
 }
 
 inline nlohmann::json vector_to_json(const Eigen::VectorXd& v) {
@@ -318,6 +326,9 @@ class RidgeModels {
     if (dimension < 1) throw ValidationError("dimension", std::to_string(dimension) + " is outside [1, int max]");
     if (!(lambda > 0.0) || !std::isfinite(lambda))
       throw ValidationError("ridge_lambda", num(lambda) + " is outside (0, inf)");
+    // Until the first rescale: no shift, unit scale per coordinate (then |z_head|^2 = |s|^2 / d).
+    mean_ = m2_ = shift_ = Eigen::VectorXd::Zero(dimension);
+    inv_scale_ = Eigen::VectorXd::Constant(dimension, 1.0 / std::sqrt(static_cast<double>(dimension)));
   }
 
   int dimension() const { return dimension_; }
@@ -329,13 +340,47 @@ class RidgeModels {
   Eigen::VectorXd transform(const Eigen::VectorXd& x) const {
     check_context(x, dimension_);
     Eigen::VectorXd z(dimension_ + 1);
-    Eigen::VectorXd xs = x;
-    if (scaling_ == FeatureScaling::kSymlogUnitNorm) xs = x.array().sign() * x.array().abs().log1p();
+    z(dimension_) = 1.0;
+    if (scaling_ == FeatureScaling::kSymlogStandardize) {
+      z.head(dimension_) = (symlog(x) - shift_).cwiseProduct(inv_scale_);
+      return z;
+    }
+    Eigen::VectorXd xs = scaling_ == FeatureScaling::kSymlogUnitNorm ? symlog(x) : x;
     double norm = scaling_ != FeatureScaling::kNone ? xs.norm() : 1.0;
     if (norm > 0.0 && std::isfinite(norm)) z.head(dimension_) = xs / norm;
     else z.head(dimension_).setZero();
-    z(dimension_) = 1.0;
     return z;
+  }
+
+  static Eigen::VectorXd symlog(const Eigen::VectorXd& x) { return x.array().sign() * x.array().abs().log1p(); }
+
+  /// Updates seen by the running moments of symlog(x) (kSymlogStandardize).
+  double seen() const { return seen_; }
+  /// The map in use: z = [(symlog(x) - shift) * inv_scale, 1] (kSymlogStandardize).
+  const Eigen::VectorXd& shift() const { return shift_; }
+  const Eigen::VectorXd& inv_scale() const { return inv_scale_; }
+
+  /// Re-estimates the standardisation (kSymlogStandardize) from the moments of every context learned so
+  /// far and re-expresses each action's statistics in the new coordinates: with z' = T z,
+  /// A' = lambda I + T (A - lambda I) T^T and b' = T b, so the data part is carried over exactly and the
+  /// prior stays lambda I in the current coordinates. O(K D^3); runs when the update count doubles.
+  void rescale() {
+    if (scaling_ != FeatureScaling::kSymlogStandardize || seen_ < 2) return;
+    Eigen::VectorXd shift = mean_, inv_scale(dimension_);
+    const double root_d = std::sqrt(static_cast<double>(dimension_));
+    for (Eigen::Index j = 0; j < dimension_; ++j) {
+      const double sd = std::sqrt(std::max(0.0, m2_(j) / seen_));
+      // A constant coordinate (sd ~ 0 relative to its level) keeps unit scale: it is 0 after centring.
+      inv_scale(j) = sd > 1e-9 * (1.0 + std::abs(mean_(j))) ? 1.0 / (sd * root_d) : 1.0 / root_d;
+    }
+    const Eigen::MatrixXd t = change_of_coordinates(shift_, inv_scale_, shift, inv_scale);
+    for (RidgeArm& arm : arms_) {
+      arm.a_inv = inverse_spd(lambda_prior() + t * (arm.gram() - lambda_prior()) * t.transpose());
+      arm.b = t * arm.b;
+      arm.refresh();
+    }
+    shift_ = std::move(shift);
+    inv_scale_ = std::move(inv_scale);
   }
 
   void add(const std::string& key, const std::string& parent) {
@@ -394,27 +439,54 @@ class RidgeModels {
     arm.b += reward * z;
     arm.refresh();
     arm.count += 1;
+    if (scaling_ == FeatureScaling::kSymlogStandardize) {
+      const Eigen::VectorXd s = symlog(x);
+      seen_ += 1;
+      const Eigen::VectorXd delta = s - mean_;
+      mean_ += delta / seen_;
+      m2_ += delta.cwiseProduct(s - mean_);
+      if (seen_ >= next_rescale_) {
+        rescale();
+        next_rescale_ *= 2;
+      }
+    }
   }
 
   /// A = A1 + A2 - lambda I, b = b1 + b2 per action (actions only in `other` are appended).
   void merge(const RidgeModels& other) {
     if (other.dimension_ != dimension_ || other.lambda_ != lambda_ || other.scaling_ != scaling_)
       throw Error("merge: policies differ in dimension, ridge_lambda or scaling");
-    const Eigen::Index n = dimension_ + 1;
-    const Eigen::MatrixXd prior = lambda_ * Eigen::MatrixXd::Identity(n, n);
+    const Eigen::MatrixXd prior = lambda_prior();
+    // The other shard's statistics re-expressed in this one's coordinates (identity unless standardising).
+    const Eigen::MatrixXd t = change_of_coordinates(other.shift_, other.inv_scale_, shift_, inv_scale_);
     for (const RidgeArm& o : other.arms_) {
+      const Eigen::MatrixXd data = t * (o.gram() - prior) * t.transpose();
       auto it = index_.find(o.key);
       if (it == index_.end()) {
+        RidgeArm arm = o;
+        arm.a_inv = inverse_spd(prior + data);
+        arm.b = t * o.b;
+        arm.refresh();
         index_.emplace(o.key, arms_.size());
-        arms_.push_back(o);
+        arms_.push_back(std::move(arm));
         continue;
       }
       RidgeArm& arm = arms_[it->second];
-      arm.a_inv = inverse_spd(arm.gram() + o.gram() - prior);
-      arm.b += o.b;
+      arm.a_inv = inverse_spd(arm.gram() + data);
+      arm.b += t * o.b;
       arm.count += o.count;
       arm.valid = arm.valid || o.valid;
       arm.refresh();
+    }
+    if (scaling_ == FeatureScaling::kSymlogStandardize && other.seen_ > 0) {
+      // Pooled moments (Chan et al.), then the standardisation they imply.
+      const double n = seen_ + other.seen_;
+      const Eigen::VectorXd delta = other.mean_ - mean_;
+      m2_ += other.m2_ + delta.cwiseProduct(delta) * (seen_ * other.seen_ / n);
+      mean_ += delta * (other.seen_ / n);
+      seen_ = n;
+      while (next_rescale_ <= seen_) next_rescale_ *= 2;
+      rescale();
     }
   }
 
@@ -428,8 +500,14 @@ class RidgeModels {
                       {"count", a.count},
                       {"A_inv", binary ? symmetric_to_binary(a.a_inv) : matrix_to_json(a.a_inv)},
                       {"b", binary ? vector_to_binary(a.b) : vector_to_json(a.b)}});
-    return {{"dimension", dimension_}, {"ridge_lambda", lambda_}, {"scaling", scaling_name(scaling_)},
-            {"actions", arms}};
+    nlohmann::json j = {{"dimension", dimension_}, {"ridge_lambda", lambda_}, {"scaling", scaling_name(scaling_)},
+                        {"actions", arms}};
+    if (scaling_ == FeatureScaling::kSymlogStandardize) {
+      auto vec = [binary](const Eigen::VectorXd& v) { return binary ? vector_to_binary(v) : vector_to_json(v); };
+      j["standardization"] = {{"seen", seen_},          {"next_rescale", next_rescale_}, {"mean", vec(mean_)},
+                              {"m2", vec(m2_)},         {"shift", vec(shift_)},          {"inv_scale", vec(inv_scale_)}};
+    }
+    return j;
   }
 
   /// @throws ValidationError naming the field.
@@ -439,11 +517,26 @@ class RidgeModels {
     const double lambda = number_field(j, "", "ridge_lambda");
     const nlohmann::json& s = field(j, "", "scaling");
     FeatureScaling scaling;
-    if (s == "symlog_unit_norm") scaling = FeatureScaling::kSymlogUnitNorm;
+    if (s == "symlog_standardize") scaling = FeatureScaling::kSymlogStandardize;
+    else if (s == "symlog_unit_norm") scaling = FeatureScaling::kSymlogUnitNorm;
     else if (s == "unit_norm") scaling = FeatureScaling::kUnitNorm;
     else if (s == "none") scaling = FeatureScaling::kNone;
-    else throw ValidationError("scaling", s.dump() + " is not one of symlog_unit_norm, unit_norm, none");
+    else throw ValidationError("scaling", s.dump() + " is not one of symlog_standardize, symlog_unit_norm, unit_norm, none");
     RidgeModels m(static_cast<int>(dim), lambda, scaling);
+    if (scaling == FeatureScaling::kSymlogStandardize) {
+      const nlohmann::json& st = field(j, "", "standardization");
+      const std::string sp = "standardization";
+      m.seen_ = number_field(st, sp, "seen");
+      m.next_rescale_ = number_field(st, sp, "next_rescale");
+      if (m.seen_ < 0) throw ValidationError(sp + ".seen", num(m.seen_) + " is negative");
+      if (!(m.next_rescale_ >= 1)) throw ValidationError(sp + ".next_rescale", num(m.next_rescale_) + " is below 1");
+      m.mean_ = vector_from_json(field(st, sp, "mean"), sp + ".mean", m.dimension_);
+      m.m2_ = vector_from_json(field(st, sp, "m2"), sp + ".m2", m.dimension_);
+      m.shift_ = vector_from_json(field(st, sp, "shift"), sp + ".shift", m.dimension_);
+      m.inv_scale_ = vector_from_json(field(st, sp, "inv_scale"), sp + ".inv_scale", m.dimension_);
+      if (m.m2_.minCoeff() < 0) throw ValidationError(sp + ".m2", "has a negative entry");
+      if (!(m.inv_scale_.minCoeff() > 0)) throw ValidationError(sp + ".inv_scale", "has an entry <= 0");
+    }
     const nlohmann::json& arms = field(j, "", "actions");
     if (!arms.is_array()) throw ValidationError("actions", "expected an array");
     const Eigen::Index n = m.dimension_ + 1;
@@ -478,6 +571,22 @@ class RidgeModels {
   }
 
  private:
+  Eigen::MatrixXd lambda_prior() const {
+    return lambda_ * Eigen::MatrixXd::Identity(dimension_ + 1, dimension_ + 1);
+  }
+
+  /// T with z_new = T z_old for z = [(s - shift) * inv_scale, 1]: s = z / k + shift, so
+  /// z_new = z * (k'/k) + (shift - shift') * k'; T = [[diag(k'/k), (shift - shift') * k'], [0, 1]].
+  static Eigen::MatrixXd change_of_coordinates(const Eigen::VectorXd& shift, const Eigen::VectorXd& k,
+                                               const Eigen::VectorXd& shift_new, const Eigen::VectorXd& k_new) {
+    const Eigen::Index d = shift.size();
+    Eigen::MatrixXd t = Eigen::MatrixXd::Zero(d + 1, d + 1);
+    t.topLeftCorner(d, d).diagonal() = k_new.cwiseQuotient(k);
+    t.topRightCorner(d, 1) = (shift - shift_new).cwiseProduct(k_new);
+    t(d, d) = 1.0;
+    return t;
+  }
+
   static Eigen::MatrixXd inverse_spd(const Eigen::MatrixXd& a) {
     // Symmetrised: checkpoints store one triangle, and Sherman-Morrison keeps exact symmetry from here on.
     const Eigen::MatrixXd inv = a.llt().solve(Eigen::MatrixXd::Identity(a.rows(), a.cols()));
@@ -487,6 +596,11 @@ class RidgeModels {
   int dimension_;
   double lambda_;
   FeatureScaling scaling_;
+  // kSymlogStandardize: running moments of s = symlog(x) over every update (Welford), and the map in use,
+  // z = [(s - shift_) * inv_scale_, 1], re-estimated when the update count reaches next_rescale_ (doubling).
+  double seen_ = 0;
+  double next_rescale_ = 8;
+  Eigen::VectorXd mean_, m2_, shift_, inv_scale_;
   std::vector<RidgeArm> arms_;
   std::unordered_map<std::string, std::size_t> index_;
 };
@@ -525,6 +639,8 @@ class LinearPolicy : public Policy {
   const detail::RidgeModels& models() const { return models_; }
 
   nlohmann::json to_json() const final { return state(false); }
+  /// Re-estimates the feature standardisation now (otherwise automatic when the update count doubles).
+  void rescale() { models_.rescale(); }
   nlohmann::json to_binary_json() const final { return state(true); }
 
   /// Estimated mean reward theta_a^T z of each valid action, in actions() order.
@@ -567,10 +683,10 @@ class LinearPolicy : public Policy {
 
 /// LinUCB parameters (config keys `alpha`, `epsilon_floor`, `ridge_lambda`).
 struct LinUcbParams {
-  double alpha = 1.0;           ///< width of the confidence bound; (0, inf)
+  double alpha = 0.5;           ///< width of the confidence bound; (0, inf)
   double epsilon_floor = 0.05;  ///< uniform exploration share; [0, 1)
-  double ridge_lambda = 0.1;    ///< ridge prior; (0, inf). 0.1 measured best across data sets (docs/selection.md)
-  FeatureScaling scaling = FeatureScaling::kSymlogUnitNorm;
+  double ridge_lambda = 1.0;    ///< ridge prior; (0, inf). alpha 0.5 / lambda 1.0 chosen on the bake-off and the engine simulator (docs/selection.md)
+  FeatureScaling scaling = FeatureScaling::kSymlogStandardize;
   /// @throws ConfigError naming the key.
   void validate() const {
     detail::check_positive(alpha, "alpha");
@@ -635,11 +751,11 @@ class LinUcbPolicy final : public LinearPolicy {
 
 /// Linear Thompson sampling parameters (config keys `v`, `epsilon_floor`, `ridge_lambda`).
 struct ThompsonParams {
-  double v = 0.25;              ///< posterior scale; (0, inf). 0.25 measured best across data sets
+  double v = 0.15;              ///< posterior scale; (0, inf). 0.15 measured best across data sets
   double epsilon_floor = 0.05;  ///< uniform exploration share; [0, 1)
-  double ridge_lambda = 0.1;    ///< ridge prior; (0, inf)
+  double ridge_lambda = 1.0;    ///< ridge prior; (0, inf)
   int draws = 256;              ///< Monte-Carlo draws estimating the argmax distribution; [1, 1e6]
-  FeatureScaling scaling = FeatureScaling::kSymlogUnitNorm;
+  FeatureScaling scaling = FeatureScaling::kSymlogStandardize;
   /// @throws ConfigError naming the key.
   void validate() const {
     detail::check_positive(v, "v");

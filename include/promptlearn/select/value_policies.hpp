@@ -20,7 +20,7 @@ namespace promptlearn::select {
 struct EpsilonGreedyParams {
   double epsilon = 0.1;       ///< probability of a uniformly random action; [0, 1]
   double ridge_lambda = 0.1;  ///< ridge prior; (0, inf)
-  FeatureScaling scaling = FeatureScaling::kSymlogUnitNorm;
+  FeatureScaling scaling = FeatureScaling::kSymlogStandardize;
   /// @throws ConfigError naming the key.
   void validate() const {
     if (!(epsilon >= 0.0 && epsilon <= 1.0)) throw ConfigError("epsilon", detail::num(epsilon) + " is outside [0, 1]");
@@ -72,7 +72,7 @@ class EpsilonGreedyPolicy final : public LinearPolicy {
 struct SoftmaxParams {
   double temperature = 0.1;   ///< Boltzmann temperature over estimated rewards in [0, 1]; (0, inf)
   double ridge_lambda = 0.1;  ///< ridge prior; (0, inf)
-  FeatureScaling scaling = FeatureScaling::kSymlogUnitNorm;
+  FeatureScaling scaling = FeatureScaling::kSymlogStandardize;
   /// @throws ConfigError naming the key.
   void validate() const {
     detail::check_positive(temperature, "temperature");

@@ -156,6 +156,8 @@ class Store {
   void set_model_status(const std::string& name, std::int64_t version, const std::string& status);
   /// Deletes the oldest retired checkpoints of `name` beyond `keep` (active and candidate rows are kept).
   void prune_models(const std::string& name, int keep);
+  /// Deletes one checkpoint row (e.g. a candidate re-numbered on deployment).
+  void delete_model(const std::string& name, std::int64_t version);
   /// Versions of `name` with status active or retired, newest first.
   std::vector<ModelRow> checkpoints(const std::string& name);
 
