@@ -185,6 +185,9 @@ int bench_ingest(int argc, char** argv) {
 
 int bench_bandit(int argc, char** argv);  // benchmarks/bench_bandit.cpp
 int bench_select(int argc, char** argv);  // benchmarks/bench_select.cpp
+int bench_anomaly(int argc, char** argv);  // benchmarks/bench_anomaly.cpp
+int bench_cluster(int argc, char** argv);  // benchmarks/bench_cluster.cpp
+int bench_analyze(int argc, char** argv);  // benchmarks/bench_analyze.cpp
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help") {
@@ -199,6 +202,9 @@ int main(int argc, char** argv) {
     if (cmd == "ingest") return bench_ingest(argc, argv);
     if (cmd == "bandit") return bench_bandit(argc, argv);
     if (cmd == "select") return bench_select(argc, argv);
+    if (cmd == "anomaly") return bench_anomaly(argc, argv);
+    if (cmd == "cluster") return bench_cluster(argc, argv);
+    if (cmd == "analyze") return bench_analyze(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "promptlearn_bench " << cmd << ": " << e.what() << "\n";
     return 1;

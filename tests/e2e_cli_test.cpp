@@ -165,7 +165,7 @@ TEST_CASE("promptlearn templates, select, jobs, rollback and ab from the command
 
   Run jobs = sh(bin() + " jobs --db " + db + " --now 2026-02-02T00:00:00Z");
   CHECK(jobs.status == 0);
-  CHECK(json::parse(jobs.out)["ran"] == json::array({"learn", "watch", "gate"}));
+  CHECK(json::parse(jobs.out)["ran"] == json::array({"learn", "watch", "gate", "patterns"}));
   Run rb = sh(bin() + " rollback --db " + db, true);
   CHECK(rb.status == 1);
   CHECK(rb.out == "promptlearn rollback: there is no deployed policy to roll back\n");

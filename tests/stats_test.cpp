@@ -195,3 +195,22 @@ TEST_CASE("Student t quantile against mpmath and round trips", "[stats]") {
   CHECK(std::isinf(student_t_quantile(1, 4)));
   CHECK_THROWS_AS(student_t_quantile(0.5, -1), ValidationError);
 }
+
+TEST_CASE("chi-square and F upper tails, incomplete gamma, against scipy 1.10 values", "[stats]") {
+  // Reference values: scipy.stats.chi2.sf, scipy.stats.f.sf, scipy.special.gammainc (computed offline).
+  CHECK(close_rel(chi_square_sf(3.841458820694124, 1), 0.04999999999999989, 1e-10));
+  CHECK(close_rel(chi_square_sf(10.5, 7), 0.1619644930794282, 1e-10));
+  CHECK(close_rel(chi_square_sf(0.3, 4), 0.9898141728888165, 1e-10));
+  CHECK(close_rel(chi_square_sf(200, 150), 0.003973185970821635, 1e-9));
+  CHECK(close_rel(f_sf(4.0, 2, 10), 0.05292214940134466, 1e-10));
+  CHECK(close_rel(f_sf(1.3, 5, 40), 0.2833084045215966, 1e-10));
+  CHECK(close_rel(f_sf(25, 3, 1000), 1.3351431919612128e-15, 1e-6));
+  CHECK(close_rel(regularized_gamma_p(2.5, 1.0), 0.15085496391539038, 1e-10));
+  CHECK(close_rel(regularized_gamma_p(10, 15), 0.9301463393005901, 1e-10));
+  CHECK(regularized_gamma_p(3, 2) + regularized_gamma_q(3, 2) == Approx(1.0).epsilon(1e-14));
+  CHECK(chi_square_sf(0, 3) == 1.0);
+  CHECK(f_sf(0, 3, 4) == 1.0);
+  CHECK_THROWS_AS(chi_square_sf(1, 0), ValidationError);
+  CHECK_THROWS_AS(f_sf(1, 2, -1), ValidationError);
+  CHECK_THROWS_AS(regularized_gamma_p(-1, 2), ValidationError);
+}

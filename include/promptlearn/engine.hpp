@@ -17,6 +17,18 @@
 
 namespace promptlearn {
 
+namespace patterns {
+struct AnalysisReport;  // promptlearn/patterns/analysis.hpp (include it to use analyze()'s result)
+}
+
+/// What analyze() looks at.
+struct AnalysisOptions {
+  int days = 7;             ///< the window is [now - days, now); >= 1
+  TimeMs from = 0, to = 0;  ///< an explicit window [from, to) when to > from (overrides days)
+  bool persist = false;     ///< write the insights and patterns to `patterns`, the anomalies to `anomalies`
+  std::size_t max_events = 2000000;  ///< the newest events of the window that are analysed; >= 1
+};
+
 /// Options that are about this process, not about learning (those are in Config).
 struct EngineOptions {
   /// Time source; nullptr = the system clock. Must outlive the engine.
@@ -33,6 +45,7 @@ struct JobsReport {
   std::optional<LearnReport> learn;
   std::optional<GateReport> gate;
   bool rolled_back = false;
+  std::size_t patterns_written = 0;  ///< rows written by the pattern job (0 when it did not run)
 };
 nlohmann::json to_json(const JobsReport& r);
 
@@ -109,6 +122,13 @@ class LearningEngine {
   /// Flushes and persists derived statistics; the engine stays usable. @throws StorageError
   void close();
 
+  // ---- analysis
+  /// Pattern analysis of a window of stored interactions (frequency, correlations, template effect,
+  /// anomalies, drift, topic clusters, trends, insights; patterns/analysis.hpp). Reads a consistent
+  /// snapshot; with options.persist also writes `patterns` and `anomalies`.
+  /// @throws ConfigError for bad options, StorageError
+  patterns::AnalysisReport analyze(const AnalysisOptions& options = {});
+
   /// Counters and table sizes.
   EngineStats stats();
   /// Features of a prompt as the collector would extract them now (TF-IDF against the current corpus).
@@ -121,6 +141,10 @@ class LearningEngine {
   const Clock& clock() const { return *clock_; }
 
  private:
+  /// The scheduled pattern job at `now`; returns the rows written.
+  std::size_t run_pattern_job(TimeMs now);
+  patterns::AnalysisReport analyze_window(TimeMs from, TimeMs to, std::size_t max_events);
+
   std::string path_;
   Config config_;
   SystemClock system_clock_;

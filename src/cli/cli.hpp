@@ -32,5 +32,6 @@ int run_templates(const Args& args);
 int run_jobs(const Args& args);
 int run_rollback(const Args& args);
 int run_ab(const Args& args);
+int run_analyze(const Args& args);
 
 }  // namespace promptlearn::cli

@@ -134,7 +134,8 @@ void usage(std::ostream& out) {
          "  select    choose a template for one interaction on stdin and log the decision\n"
          "  jobs      run the scheduled work that is due (learn, rollback watch, deployment gate)\n"
          "  rollback  restore the previous template-selection policy\n"
-         "  ab        A/B experiments: create, assign, report, stop\n";
+         "  ab        A/B experiments: create, assign, report, stop\n"
+         "  analyze   pattern analysis of a window: frequency, correlations, anomalies, drift, clusters, insights\n";
 }
 
 }  // namespace
@@ -161,6 +162,7 @@ int main(int argc, char** argv) {
     if (cmd == "rollback") return run_rollback(Args(argc, argv, 2, {"db", "reason"}, {}));
     if (cmd == "ab")
       return run_ab(Args(argc, argv, 2, {"db", "create", "assign", "unit", "interaction", "report", "stop"}, {"human"}));
+    if (cmd == "analyze") return run_analyze(Args(argc, argv, 2, {"db", "days", "now"}, {"persist", "human"}));
     if (cmd == "demo") return run_demo(Args(argc, argv, 2, {"db", "days", "seed", "per-day", "config"}, {"quiet"}));
     std::cerr << "promptlearn: unknown command '" << cmd << "'\n";
     usage(std::cerr);

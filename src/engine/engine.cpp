@@ -66,10 +66,24 @@ std::optional<TimeMs> period_of(Frequency f) {
   }
   return std::nullopt;
 }
+
+/// True (and the run recorded in settings under `key`) when a job of period `period` is due at `now`: its
+/// last run is kept in the file, so the schedule holds across processes and restarts.
+bool claim_due(Collector& collector, const std::string& key, TimeMs period, TimeMs now) {
+  return collector.with_store([&](store::Store& st) {
+    store::Transaction tx(st.db());
+    auto last = st.setting(key);
+    auto t = last ? try_parse_rfc3339(*last) : std::nullopt;
+    if (t && now - *t < period) return false;
+    st.put_setting(key, format_rfc3339(now), now);
+    tx.commit();
+    return true;
+  });
+}
 }  // namespace
 
 nlohmann::json to_json(const JobsReport& r) {
-  nlohmann::json j = {{"ran", r.ran}, {"rolled_back", r.rolled_back}};
+  nlohmann::json j = {{"ran", r.ran}, {"rolled_back", r.rolled_back}, {"patterns_written", r.patterns_written}};
   if (r.learn)
     j["learn"] = {{"learned", r.learn->learned}, {"defaulted", r.learn->defaulted},
                   {"held_out", r.learn->held_out}, {"waiting", r.learn->waiting}};
@@ -90,19 +104,18 @@ JobsReport LearningEngine::run_due_jobs(TimeMs now) {
   // The gate runs once per template_optimization_frequency (its last run is kept in settings, so the
   // schedule holds across processes and restarts).
   if (auto period = period_of(config_.learning.optimization.template_optimization_frequency)) {
-    const std::string key = "jobs.template_optimization.last_run";
-    bool due = collector_->with_store([&](store::Store& st) {
-      auto last = st.setting(key);
-      auto t = last ? try_parse_rfc3339(*last) : std::nullopt;
-      if (t && now - *t < *period) return false;
-      store::Transaction tx(st.db());
-      st.put_setting(key, format_rfc3339(now), now);
-      tx.commit();
-      return true;
-    });
-    if (due) {
+    if (claim_due(*collector_, "jobs.template_optimization.last_run", *period, now)) {
       report.gate = policy_->gate(now);
       report.ran.push_back("gate");
+    }
+  }
+  // Pattern recognition per pattern_update_frequency: the last 7 days analysed, insights, patterns and
+  // anomalies written, rows older than data_retention.pattern_data_days pruned.
+  if (auto period = period_of(config_.learning.optimization.pattern_update_frequency);
+      period && config_.learning.pattern_recognition_enabled) {
+    if (claim_due(*collector_, "jobs.pattern_recognition.last_run", *period, now)) {
+      report.patterns_written = run_pattern_job(now);
+      report.ran.push_back("patterns");
     }
   }
   return report;

@@ -199,7 +199,39 @@ CREATE TABLE IF NOT EXISTS user_template_stats (
 ) WITHOUT ROWID;
 )SQL";
 
-constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
+// Version 5: results of the pattern analysis (patterns/analysis.hpp): insights and detected patterns, and
+// the anomalies found in the stored metrics. Both are pruned after data_retention.pattern_data_days.
+constexpr const char* kSchemaV5 = R"SQL(
+CREATE TABLE IF NOT EXISTS patterns (
+  id           INTEGER PRIMARY KEY,
+  kind         TEXT NOT NULL,            -- 'insight' or 'pattern'
+  type         TEXT NOT NULL,            -- e.g. peak_hours, dominant_template, skill_progression, bottleneck
+  subject      TEXT NOT NULL,            -- a user id, template or domain; '' for the whole population
+  confidence   REAL NOT NULL,            -- 0..1
+  description  TEXT NOT NULL,
+  recommendation TEXT NOT NULL,
+  evidence     TEXT NOT NULL,            -- JSON object: the figures behind it
+  window_start TEXT NOT NULL,
+  window_end   TEXT NOT NULL,
+  created_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS patterns_created ON patterns(created_at);
+CREATE INDEX IF NOT EXISTS patterns_type ON patterns(type, subject);
+CREATE TABLE IF NOT EXISTS anomalies (
+  id             INTEGER PRIMARY KEY,
+  metric         TEXT NOT NULL,          -- e.g. response_quality_score, total_processing_time_ms
+  subject        TEXT NOT NULL,          -- context key (template|domain) or '' for the whole stream
+  interaction_id TEXT,
+  timestamp      TEXT NOT NULL,          -- of the anomalous point
+  value          REAL NOT NULL,
+  score          REAL NOT NULL,          -- the detector's score (larger = more anomalous)
+  detector       TEXT NOT NULL,
+  created_at     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS anomalies_timestamp ON anomalies(timestamp);
+)SQL";
+
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion, "one migration per schema version");
 
 }  // namespace

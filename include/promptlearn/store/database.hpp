@@ -68,6 +68,8 @@ class Statement {
   std::int64_t column_int64(int col) const;
   double column_double(int col) const;
   std::string column_text(int col) const;
+  /// The text of a column without copying: valid until the next step(), reset() or column call on it.
+  std::string_view column_view(int col) const;
   std::string column_blob(int col) const;
   const std::string& sql() const { return sql_; }
 

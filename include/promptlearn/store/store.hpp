@@ -12,12 +12,13 @@
 
 #include "promptlearn/core/clock.hpp"
 #include "promptlearn/core/records.hpp"
+#include "promptlearn/patterns/event.hpp"
 #include "promptlearn/store/database.hpp"
 
 namespace promptlearn::store {
 
 /// The schema version this library writes (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 /// PRAGMA application_id of a promptlearn file ("Plrn").
 inline constexpr std::int64_t kApplicationId = 0x506C726E;
 
@@ -64,6 +65,30 @@ struct TemplateRow {
   std::string template_id, version, body, status;   ///< status: candidate | active | retired
   std::optional<std::string> parent_id, parent_version;
   std::string metadata = "{}";                       ///< JSON object
+  TimeMs created_at = 0;
+};
+
+/// One row of `patterns`: an insight or a detected pattern (schema v5).
+struct PatternRow {
+  std::string kind;            ///< "insight" or "pattern"
+  std::string type;            ///< e.g. peak_hours, dominant_template, skill_progression, bottleneck
+  std::string subject;         ///< user id, template, domain; "" for the population
+  double confidence = 0;       ///< 0..1
+  std::string description;
+  std::string recommendation;
+  std::string evidence = "{}";  ///< JSON object
+  TimeMs window_start = 0, window_end = 0, created_at = 0;
+};
+
+/// One row of `anomalies` (schema v5).
+struct AnomalyRow {
+  std::string metric;
+  std::string subject;
+  std::string interaction_id;
+  TimeMs timestamp = 0;
+  double value = 0;
+  double score = 0;
+  std::string detector;
   TimeMs created_at = 0;
 };
 
@@ -158,6 +183,17 @@ class Store {
   void prune_models(const std::string& name, int keep);
   /// Deletes one checkpoint row (e.g. a candidate re-numbered on deployment).
   void delete_model(const std::string& name, std::int64_t version);
+  // --- analysis (schema v5; src/store/analysis_repository.cpp)
+  /// The interactions with timestamp in [from, to), in time order, joined with their performance and
+  /// outcome rows, as the pattern detectors read them (at most `limit`, the newest ones).
+  std::vector<patterns::EventRecord> analysis_events(TimeMs from, TimeMs to, std::size_t limit);
+  void insert_pattern(const PatternRow& p);
+  void insert_anomaly(const AnomalyRow& a);
+  /// The patterns rows created at or after `since`, newest first.
+  std::vector<PatternRow> patterns_since(TimeMs since);
+  /// Deletes patterns and anomalies created before `before`; returns the rows deleted.
+  std::int64_t prune_patterns(TimeMs before);
+
   /// Versions of `name` with status active or retired, newest first.
   std::vector<ModelRow> checkpoints(const std::string& name);
 
