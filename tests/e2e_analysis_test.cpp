@@ -58,21 +58,9 @@ std::set<std::string> record_traffic(LearningEngine& engine, int days, int per_d
   return spikes;
 }
 
-struct Run {
-  int status;
-  std::string out;
-};
+using test::Run;
 
-Run sh(const std::string& cmd) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+Run sh(const std::string& cmd) { return test::sh(cmd, true); }
 
 }  // namespace
 

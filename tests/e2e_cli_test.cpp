@@ -18,23 +18,8 @@ using namespace promptlearn;
 
 namespace {
 
-struct Run {
-  int status;
-  std::string out;
-};
-
-/// Runs a shell command line, capturing stdout (stderr is appended when `with_stderr`).
-Run sh(const std::string& cmd, bool with_stderr = false) {
-  std::string full = cmd + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  FILE* p = ::popen(full.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using test::Run;
+using test::sh;
 
 std::string bin() { return std::string(PROMPTLEARN_BIN_DIR) + "/promptlearn"; }
 

@@ -845,17 +845,11 @@ TEST_CASE("store: the file is readable with the plain sqlite3 command-line tool"
     tx.commit();
   }
   auto run = [&](const std::string& sql) {
-    std::string cmd = std::string(tool) + " '" + path + "' \"" + sql + "\" 2>&1";
-    std::string out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
-    std::array<char, 4096> buf{};
-    std::size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-    int rc = ::pclose(p);
-    INFO(cmd << "\n" << out);
-    CHECK(rc == 0);
-    return out;
+    std::string cmd = std::string(tool) + " '" + path + "' \"" + sql + "\"";
+    const test::Run r = test::sh(cmd, true);
+    INFO(cmd << "\n" << r.out);
+    CHECK(r.status == 0);
+    return r.out;
   };
   CHECK(run("SELECT interaction_id, json_extract(detected_keywords,'$[0]') FROM interactions") ==
         kSpecId + "|REST\n");

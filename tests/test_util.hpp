@@ -1,12 +1,15 @@
 #pragma once
 // Helpers shared by the tests: temporary folders, fixture files, wire documents.
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace promptlearn::test {
@@ -30,6 +33,25 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// Exit status and standard output of a shell command line.
+struct Run {
+  int status;
+  std::string out;
+};
+
+/// Runs a shell command line, capturing stdout (stderr too when `with_stderr`, else it is discarded).
+inline Run sh(const std::string& cmd, bool with_stderr = false) {
+  const std::string full = cmd + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  FILE* p = ::popen(full.c_str(), "r");
+  if (p == nullptr) throw std::runtime_error("popen failed: " + cmd);
+  std::string out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

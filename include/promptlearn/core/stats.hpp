@@ -319,6 +319,20 @@ inline double detail::student_t_lower_tail(double t, double df) {
   return t <= 0 ? value : 1 - value;
 }
 
+namespace detail {
+/// P(a, x) by its power series (Numerical Recipes 3rd ed., 6.2 `gser`): converges fast for x < a + 1.
+inline double gamma_p_series(double a, double x) {
+  double sum = 1.0 / a, term = sum, ap = a;
+  for (int n = 0; n < 100000; ++n) {
+    ap += 1;
+    term *= x / ap;
+    sum += term;
+    if (std::fabs(term) < std::fabs(sum) * 1e-16) break;
+  }
+  return sum * std::exp(-x + a * std::log(x) - log_gamma(a));
+}
+}  // namespace detail
+
 /// Regularized lower incomplete gamma P(a, x) = gamma(a, x) / Gamma(a) for a > 0, x >= 0: the series for
 /// x < a + 1, otherwise 1 - Q by the continued fraction (Numerical Recipes 3rd ed., 6.2, modified Lentz).
 /// @throws ValidationError if a is not > 0 or x is negative or NaN.
@@ -331,16 +345,7 @@ inline double regularized_gamma_q(double a, double x) {
   if (x == 0) return 1;
   if (std::isinf(x)) return 0;
   const double log_front = -x + a * std::log(x) - detail::log_gamma(a);
-  if (x < a + 1) {  // series for P
-    double sum = 1.0 / a, term = sum, ap = a;
-    for (int n = 0; n < 100000; ++n) {
-      ap += 1;
-      term *= x / ap;
-      sum += term;
-      if (std::fabs(term) < std::fabs(sum) * 1e-16) break;
-    }
-    return 1 - sum * std::exp(log_front);
-  }
+  if (x < a + 1) return 1 - detail::gamma_p_series(a, x);
   constexpr double kTiny = 1e-300;
   double b = x + 1 - a, c = 1 / kTiny, d = 1 / b, h = d;
   for (int i = 1; i < 100000; ++i) {
@@ -363,16 +368,7 @@ inline double regularized_gamma_p(double a, double x) {
   if (!(x >= 0)) throw ValidationError("regularized_gamma_p", "x must be >= 0");
   if (x == 0) return 0;
   if (std::isinf(x)) return 1;
-  if (x < a + 1) {
-    double sum = 1.0 / a, term = sum, ap = a;
-    for (int n = 0; n < 100000; ++n) {
-      ap += 1;
-      term *= x / ap;
-      sum += term;
-      if (std::fabs(term) < std::fabs(sum) * 1e-16) break;
-    }
-    return sum * std::exp(-x + a * std::log(x) - detail::log_gamma(a));
-  }
+  if (x < a + 1) return detail::gamma_p_series(a, x);
   return 1 - regularized_gamma_q(a, x);
 }
 
