@@ -66,11 +66,12 @@ std::vector<pp::EventRecord> user_events(promptlearn::Rng& rng, const UserPlan& 
   return out;
 }
 
-std::vector<const pp::Insight*> of_type(const std::vector<pp::Insight>& all, const std::string& type,
-                                        const std::string& subject) {
-  std::vector<const pp::Insight*> out;
+/// Copies of the insights of one type and subject.
+std::vector<pp::Insight> of_type(const std::vector<pp::Insight>& all, const std::string& type,
+                                 const std::string& subject) {
+  std::vector<pp::Insight> out;
   for (const auto& i : all)
-    if (i.type == type && i.subject == subject) out.push_back(&i);
+    if (i.type == type && i.subject == subject) out.push_back(i);
   return out;
 }
 
@@ -100,7 +101,7 @@ TEST_CASE("a user active in 09-11 UTC gets a peak_hours insight naming those hou
   const auto insights = pp::derive_insights(events);
   const auto found = of_type(insights, "peak_hours", "early");
   REQUIRE(found.size() == 1);
-  const pp::Insight& i = *found[0];
+  const pp::Insight& i = found[0];
   CHECK(i.confidence > 0.95);
 
   const auto hours = i.evidence.at("hours").get<std::vector<int>>();
@@ -136,8 +137,8 @@ TEST_CASE("peak hours are reported in the local time of utc_offset_minutes", "[i
   p.utc_offset_minutes = 120;  // UTC+2: 09-11 UTC is 11-13 local
   const auto found = of_type(pp::derive_insights(events, p), "peak_hours", "early");
   REQUIRE(found.size() == 1);
-  for (int h : found[0]->evidence.at("hours").get<std::vector<int>>()) CHECK((h >= 11 && h <= 13));
-  CHECK(found[0]->evidence.at("utc_offset_minutes").get<int>() == 120);
+  for (int h : found[0].evidence.at("hours").get<std::vector<int>>()) CHECK((h >= 11 && h <= 13));
+  CHECK(found[0].evidence.at("utc_offset_minutes").get<int>() == 120);
 }
 
 TEST_CASE("a user with uniform hours gets no peak_hours insight in >= 90% of seeds", "[insights]") {
@@ -167,7 +168,7 @@ TEST_CASE("a user relying on A while B does better is told to prefer B, with Wel
   const auto events = user_events(rng, u);
   const auto found = of_type(pp::derive_insights(events), "dominant_template", "habit");
   REQUIRE(found.size() == 1);
-  const pp::Insight& i = *found[0];
+  const pp::Insight& i = found[0];
   const auto& ev = i.evidence;
   CHECK(ev.at("template").get<std::string>() == "A");
   CHECK(ev.at("best_template").get<std::string>() == "B");
@@ -218,7 +219,7 @@ TEST_CASE("a user relying on A with no better alternative gets the 'relies on' f
   SECTION("with outcomes for A") {
     const auto found = of_type(pp::derive_insights(events), "dominant_template", "loyal");
     REQUIRE(found.size() == 1);
-    const pp::Insight& i = *found[0];
+    const pp::Insight& i = found[0];
     CHECK(contains(i.description, "loyal relies on A for 80% of 200 prompts (mean quality"));
     CHECK(contains(i.recommendation, "Make A the default for loyal"));
     CHECK_FALSE(i.evidence.contains("best_template"));
@@ -231,9 +232,9 @@ TEST_CASE("a user relying on A with no better alternative gets the 'relies on' f
       if (e.template_id == "A") e.quality = pp::kMissing;
     const auto found = of_type(pp::derive_insights(events), "dominant_template", "loyal");
     REQUIRE(found.size() == 1);
-    CHECK(contains(found[0]->description, "loyal relies on A for 80% of 200 prompts"));
-    CHECK_FALSE(contains(found[0]->description, "mean quality"));
-    CHECK(contains(found[0]->recommendation, "Collect outcomes"));
+    CHECK(contains(found[0].description, "loyal relies on A for 80% of 200 prompts"));
+    CHECK_FALSE(contains(found[0].description, "mean quality"));
+    CHECK(contains(found[0].recommendation, "Collect outcomes"));
   }
   SECTION("a 55% share is not clearly dominant") {
     // z = 0.05 / sqrt(0.25 / 200) = 1.41, p = 0.079 >= 0.05.
@@ -258,7 +259,7 @@ TEST_CASE("a planted slope of +0.02 quality per interaction is found with an int
   const auto events = user_events(rng, u);
   const auto found = of_type(pp::derive_insights(events), "skill_progression", "learner");
   REQUIRE(found.size() == 1);
-  const auto& ev = found[0]->evidence;
+  const auto& ev = found[0].evidence;
   // The slope's standard error is sigma / sqrt(S_tt) = 1 / sqrt(200 (200^2 - 1) / 12) = 0.0012.
   CHECK(ev.at("ci_low").get<double>() <= 0.02);
   CHECK(ev.at("ci_high").get<double>() >= 0.02);
@@ -274,9 +275,9 @@ TEST_CASE("a planted slope of +0.02 quality per interaction is found with an int
   }
   CHECK(ev.at("slope_per_interaction").get<double>() == Approx(sty / stt).epsilon(1e-9));
   CHECK(ev.at("outcomes").get<std::size_t>() == 200);
-  CHECK(found[0]->confidence > 0.95);
-  CHECK(contains(found[0]->description, "learner's response quality rises by"));
-  CHECK(contains(found[0]->recommendation, "getting better"));
+  CHECK(found[0].confidence > 0.95);
+  CHECK(contains(found[0].description, "learner's response quality rises by"));
+  CHECK(contains(found[0].recommendation, "getting better"));
 }
 
 TEST_CASE("a falling user is told their results are slipping", "[insights]") {
@@ -287,9 +288,9 @@ TEST_CASE("a falling user is told their results are slipping", "[insights]") {
   u.base_quality = 8;
   const auto found = of_type(pp::derive_insights(user_events(rng, u)), "skill_progression", "tired");
   REQUIRE(found.size() == 1);
-  CHECK(found[0]->evidence.at("ci_high").get<double>() < 0);
-  CHECK(contains(found[0]->description, "falls by"));
-  CHECK(contains(found[0]->recommendation, "slipping"));
+  CHECK(found[0].evidence.at("ci_high").get<double>() < 0);
+  CHECK(contains(found[0].description, "falls by"));
+  CHECK(contains(found[0].recommendation, "slipping"));
 }
 
 TEST_CASE("a flat user gets no skill_progression insight in >= 90% of seeds", "[insights]") {
@@ -326,7 +327,7 @@ TEST_CASE("the stage taking 60% of processing time is the bottleneck; efficiency
 
   const auto b = of_type(insights, "bottleneck", "");
   REQUIRE(b.size() == 1);
-  const auto& ev = b[0]->evidence;
+  const auto& ev = b[0].evidence;
   CHECK(ev.at("stage").get<std::string>() == "enhancement_generation");
   double total = 0, gen = 0;
   for (const auto& e : events) total += e.total_processing_ms, gen += e.enhancement_generation_ms;
@@ -338,13 +339,13 @@ TEST_CASE("the stage taking 60% of processing time is the bottleneck; efficiency
         Approx(gen / static_cast<double>(events.size())).epsilon(1e-12));
   CHECK(ev.at("total_mean_ms").get<double>() == Approx(total / static_cast<double>(events.size())).epsilon(1e-12));
   CHECK(ev.at("interactions").get<std::size_t>() == events.size());
-  CHECK(b[0]->confidence > 0.95);
-  CHECK(contains(b[0]->description, "enhancement_generation takes 60% of processing time"));
-  CHECK(contains(b[0]->recommendation, "enhancement generation"));
+  CHECK(b[0].confidence > 0.95);
+  CHECK(contains(b[0].description, "enhancement_generation takes 60% of processing time"));
+  CHECK(contains(b[0].recommendation, "enhancement generation"));
 
   const auto f = of_type(insights, "efficiency", "");
   REQUIRE(f.size() == 1);
-  const auto& fe = f[0]->evidence;
+  const auto& fe = f[0].evidence;
   double eff = 0, eff_fast = 0;
   for (const auto& e : events) {
     const double x = e.quality / (e.total_processing_ms / 1000);
@@ -356,8 +357,8 @@ TEST_CASE("the stage taking 60% of processing time is the bottleneck; efficiency
   CHECK(fe.at("by_template").at("fast").at("efficiency").get<double>() == Approx(eff_fast / 200).epsilon(1e-12));
   CHECK(fe.at("most_efficient_template").get<std::string>() == "fast");
   CHECK(fe.at("p_value").get<double>() < 0.05);
-  CHECK(contains(f[0]->description, "fast is the most efficient"));
-  CHECK(contains(f[0]->recommendation, "Prefer fast"));
+  CHECK(contains(f[0].description, "fast is the most efficient"));
+  CHECK(contains(f[0].recommendation, "Prefer fast"));
 }
 
 TEST_CASE("population insights need ten events with every stage timed", "[insights]") {
@@ -497,16 +498,16 @@ TEST_CASE("precision and recall of each user insight over a planted population a
       const auto ph = of_type(insights, "peak_hours", u.id);
       bool peak_ok = !ph.empty();
       if (peak_ok && u.peak)
-        for (int h : ph[0]->evidence.at("hours").get<std::vector<int>>()) peak_ok = peak_ok && h >= 9 && h <= 11;
+        for (int h : ph[0].evidence.at("hours").get<std::vector<int>>()) peak_ok = peak_ok && h >= 9 && h <= 11;
       peak.add(u.peak, peak_ok);
       const auto dt = of_type(insights, "dominant_template", u.id);
       // For a planted user only the recommendation of B counts; for the others any dominance claim is wrong.
-      const bool recommends_b = !dt.empty() && dt[0]->evidence.value("best_template", "") == "B" &&
-                                contains(dt[0]->recommendation, "Prefer B");
+      const bool recommends_b = !dt.empty() && dt[0].evidence.value("best_template", "") == "B" &&
+                                contains(dt[0].recommendation, "Prefer B");
       dom.add(u.dominant, u.dominant ? recommends_b : !dt.empty());
       const auto sp = of_type(insights, "skill_progression", u.id);
       bool prog_ok = !sp.empty();
-      if (prog_ok && u.slope > 0) prog_ok = sp[0]->evidence.at("slope_per_interaction").get<double>() > 0;
+      if (prog_ok && u.slope > 0) prog_ok = sp[0].evidence.at("slope_per_interaction").get<double>() > 0;
       prog.add(u.slope > 0, prog_ok);
     }
   }

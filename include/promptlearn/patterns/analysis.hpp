@@ -39,7 +39,9 @@ struct AnalysisParams {
   std::size_t max_cluster_points = 20000; ///< the newest events with keywords that are clustered; >= 1
   int cluster_hash_dim = 64;              ///< keywords are hashed into this many dimensions; >= 2
   double significance = 0.05;             ///< false discovery rate of the correlation tests (BH); (0, 1)
-  double anomaly_score = 3.0;             ///< FusedAnomalyDetector score (-log10 tail p) counted as an anomaly; > 0
+  /// FusedAnomalyDetector score (-log10 tail p) counted as an anomaly; > 0. 5, the detector's own default:
+  /// each of its 8 components false-alarms at ~10^-s, so 3 gave 23-76 false findings per 5000 values.
+  double anomaly_score = 5.0;
   double contextual_z = 3.5;              ///< robust z of a value against its template|domain|hour baseline; > 0
   /// Robust z (|x - rolling median| / (1.4826 MAD) over the previous 100 values) counted as an anomaly
   /// whatever the fused score; > 0. At 6 a normal value exceeds it with probability ~2e-9. It catches
@@ -231,20 +233,28 @@ inline void anomalies_and_drift(const std::vector<EventRecord>& events, const An
     }
     Adwin adwin(ap);
     std::vector<std::pair<std::uint64_t, const char*>> changes;
+    std::vector<std::size_t> fed;  // drift detectors' input index -> position in pts
     for (std::size_t i = 0; i < pts.size(); ++i) {
       const EventRecord& e = *pts[i];
       const double x = e.*s.field;
       const Verdict v = fused.update(x);
       if (present(v.score) && v.score >= p.anomaly_score)
         found.push_back({s.metric, "", "fused", e.interaction_id, e.time, x, v.score});
-      if (const Verdict z = robust.update(x); present(z.score) && z.score >= p.robust_z)
-        found.push_back({s.metric, "", "robust_z", e.interaction_id, e.time, x, z.score});
+      const Verdict z = robust.update(x);
+      const bool outlier = present(z.score) && z.score >= p.robust_z;
+      if (outlier) found.push_back({s.metric, "", "robust_z", e.interaction_id, e.time, x, z.score});
       const std::string key = context_key(e.template_id, e.domain, local_hour(e.time, 0));
       const Verdict c = contextual.update(key, x);
       if (present(c.score) && c.score >= p.contextual_z)
         found.push_back({s.metric, key, "contextual_mad", e.interaction_id, e.time, x, c.score});
-      if (const DriftVerdict d = ph.update(x); d.drift) changes.push_back({d.change_point, "page_hinkley"});
-      if (const DriftVerdict d = adwin.update(x); d.drift) changes.push_back({d.change_point, "adwin"});
+      // An isolated outlier is not a change of level: the drift detectors see only the other values (a
+      // real shift enters them once the rolling median has moved, within ~half its window of 100).
+      if (outlier) continue;
+      fed.push_back(i);
+      if (const DriftVerdict d = ph.update(x); d.drift && d.change_point < fed.size())
+        changes.push_back({fed[d.change_point], "page_hinkley"});
+      if (const DriftVerdict d = adwin.update(x); d.drift && d.change_point < fed.size())
+        changes.push_back({fed[d.change_point], "adwin"});
     }
     // Means between consecutive detected changes (per detector).
     for (const char* det : {"page_hinkley", "adwin"}) {
@@ -294,7 +304,7 @@ inline void topics(const std::vector<EventRecord>& events, const AnalysisParams&
 inline void trends(const std::vector<EventRecord>& events, TimeMs from, TimeMs to, AnalysisReport& r) {
   std::map<std::int64_t, RunningMoments> per_day;
   for (const EventRecord& e : events)
-    if (present(e.quality)) per_day[(e.time - from) / 86400000LL].add(e.quality);
+    if (present(e.quality) && e.time >= from && e.time < to) per_day[(e.time - from) / 86400000LL].add(e.quality);
   r.trend.days = per_day.size();
   if (per_day.size() >= 3) {
     std::vector<double> d, q;
@@ -306,8 +316,9 @@ inline void trends(const std::vector<EventRecord>& events, TimeMs from, TimeMs t
   if (hours >= 2 * 24 && hours <= 24 * 3660) {
     std::vector<double> volume(static_cast<std::size_t>(hours), 0.0);
     for (const EventRecord& e : events) {
+      if (e.time < from) continue;  // (t - from) / h truncates towards 0: earlier events would land in hour 0
       const std::int64_t h = (e.time - from) / 3600000LL;
-      if (h >= 0 && h < hours) volume[static_cast<std::size_t>(h)] += 1;
+      if (h < hours) volume[static_cast<std::size_t>(h)] += 1;
     }
     std::vector<std::size_t> lags{kHourlyDailyLag};
     if (hours >= 2 * 168) lags.push_back(kHourlyWeeklyLag);
