@@ -11,7 +11,9 @@
 #include "cli.hpp"
 #include "promptlearn/config.hpp"
 #include "promptlearn/core/error.hpp"
+#include "promptlearn/core/time.hpp"
 #include "promptlearn/engine.hpp"
+#include "promptlearn/patterns/analysis.hpp"
 #include "promptlearn/store/store.hpp"
 #include "simulator.hpp"
 
@@ -173,6 +175,24 @@ int run_demo(const Args& args) {
                       "GROUP BY 1 ORDER BY 2 DESC LIMIT 8");
   std::cout << "\nmost frequent keywords:";
   while (kq.step()) std::cout << fmt::format(" {}({})", kq.column_text(0), kq.column_int64(1));
+  // The pattern analysis of the last week (LearningEngine::analyze; the hourly job wrote the same kind
+  // of rows to `patterns` every simulated day).
+  {
+    AnalysisOptions ao;
+    ao.days = 7;
+    const patterns::AnalysisReport a = engine.analyze(ao);
+    std::cout << fmt::format("\n\npattern analysis of the last 7 days ({} interactions): {} insights, {} anomalies, "
+                             "{} drifts, {} topic clusters; `promptlearn analyze --db {} --now {} --human` for all\n",
+                             a.events, a.insights.size(), a.anomalies_total, a.drifts.size(), a.clusters.clusters.size(),
+                             db, format_rfc3339(clock.now_ms()));
+    int shown = 0;
+    for (const auto& i : a.insights)
+      if (i.type == "dominant_template" && i.description.find("better") != std::string::npos && shown < 3) {
+        std::cout << "  " << i.description << "\n    -> " << i.recommendation << "\n";
+        ++shown;
+      }
+    std::cout << fmt::format("  rows in `patterns`: {}", reader.db().query_int("SELECT count(*) FROM patterns"));
+  }
   std::cout << fmt::format("\n\nintegrity_check: {}\nthe database is {} — query it with: sqlite3 {} "
                            "'SELECT selected_template, count(*) FROM interactions GROUP BY 1'\n",
                            engine.integrity_check(), db, db);
