@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../src/cli/simulator.hpp"
+#include "bench_util.hpp"
 #include "promptlearn/config.hpp"
 #include "promptlearn/engine.hpp"
 #include "promptlearn/patterns/analysis.hpp"
@@ -31,17 +32,7 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 constexpr promptlearn::TimeMs kStart = 1767571200000LL;  // 2026-01-05T00:00:00Z
 
-long long arg(int argc, char** argv, const std::string& key, long long fallback) {
-  for (int i = 2; i + 1 < argc; ++i)
-    if (argv[i] == "--" + key) return std::stoll(argv[i + 1]);
-  return fallback;
-}
 
-std::string arg_text(int argc, char** argv, const std::string& key) {
-  for (int i = 2; i + 1 < argc; ++i)
-    if (argv[i] == "--" + key) return argv[i + 1];
-  return "";
-}
 
 /// Peak resident set size of this process in MB (Linux /proc/self/status VmHWM), or -1.
 double peak_rss_mb() {
@@ -77,9 +68,9 @@ void generate(const std::string& path, long long rows, int days) {
 
 int bench_analyze(int argc, char** argv) {
   namespace fs = std::filesystem;
-  const long long rows = arg(argc, argv, "rows", 1000000);
-  const int days = static_cast<int>(arg(argc, argv, "days", 30));
-  std::string path = arg_text(argc, argv, "db");
+  const long long rows = promptlearn::bench::arg_int(argc, argv, "rows", 1000000);
+  const int days = static_cast<int>(promptlearn::bench::arg_int(argc, argv, "days", 30));
+  std::string path = promptlearn::bench::arg(argc, argv, "db", "");
   const bool keep = !path.empty();
   if (!keep) path = (fs::temp_directory_path() / fmt::format("promptlearn_bench_analyze_{}.db", ::getpid())).string();
 

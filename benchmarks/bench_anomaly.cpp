@@ -35,8 +35,15 @@
 #include <nlohmann/json.hpp>
 
 #include "promptlearn/patterns/anomaly.hpp"
+#include "bench_util.hpp"
 
 namespace {
+
+using promptlearn::bench::arg;
+using promptlearn::bench::column_index;
+using promptlearn::bench::parse_number;
+using promptlearn::bench::split_csv_line;
+using promptlearn::bench::where;
 
 namespace pp = promptlearn::patterns;
 using Clock = std::chrono::steady_clock;
@@ -46,58 +53,6 @@ struct Series {
   std::vector<int> label;          // empty without --label
   std::vector<std::string> stamp;  // empty without --timestamp
 };
-
-// Splits one CSV line; double quotes may enclose a cell (with commas and "" escapes).
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> cells(1);
-  bool quoted = false;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') cells.back() += '"', ++i;
-      else if (c == '"') quoted = false;
-      else cells.back() += c;
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      cells.emplace_back();
-    } else if (c != '\r') {
-      cells.back() += c;
-    }
-  }
-  for (std::string& s : cells) {
-    const auto b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
-    s = b == std::string::npos ? "" : s.substr(b, e - b + 1);
-  }
-  return cells;
-}
-
-std::string where(const std::string& file, std::size_t row, const std::string& column) {
-  return file + ": row " + std::to_string(row) + ", column \"" + column + "\"";
-}
-
-double parse_number(const std::string& cell, const std::string& file, std::size_t row, const std::string& column) {
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(cell, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (cell.empty() || used != cell.size() || !std::isfinite(v))
-    throw std::runtime_error(where(file, row, column) + ": \"" + cell + "\" is not a finite number");
-  return v;
-}
-
-std::size_t column_index(const std::vector<std::string>& header, const std::string& name, const std::string& file) {
-  const auto it = std::find(header.begin(), header.end(), name);
-  if (it == header.end()) {
-    std::string have;
-    for (const std::string& h : header) have += (have.empty() ? "" : ", ") + h;
-    throw std::runtime_error(file + ": no column named \"" + name + "\" (columns: " + have + ")");
-  }
-  return static_cast<std::size_t>(it - header.begin());
-}
 
 Series read_series(const std::string& file, const std::string& value_col, const std::string& label_col,
                    const std::string& stamp_col) {
@@ -198,12 +153,6 @@ std::pair<int, int> windows_caught(const std::vector<double>& score, const std::
     caught += hit;
   }
   return {windows, caught};
-}
-
-std::string arg(int argc, char** argv, const std::string& key, const std::string& fallback) {
-  for (int i = 2; i + 1 < argc; ++i)
-    if (argv[i] == "--" + key) return argv[i + 1];
-  return fallback;
 }
 
 pp::Verdict drift_verdict(const pp::DriftVerdict& d, double scale) {

@@ -31,48 +31,19 @@
 #include "promptlearn/config.hpp"
 #include "promptlearn/core/rng.hpp"
 #include "promptlearn/select/factory.hpp"
+#include "bench_util.hpp"
 
 namespace {
+
+using promptlearn::bench::arg;
+using promptlearn::bench::parse_number;
+using promptlearn::bench::split_csv_line;
 
 struct Dataset {
   std::vector<Eigen::VectorXd> x;
   std::vector<int> label;  // 0 .. classes-1 (dense re-numbering of the CSV's labels, in sorted order)
   int classes = 0;
 };
-
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> cells;
-  std::string cell;
-  for (char c : line) {
-    if (c == ',') {
-      cells.push_back(cell);
-      cell.clear();
-    } else if (c != '\r') {
-      cell += c;
-    }
-  }
-  cells.push_back(cell);
-  for (std::string& s : cells) {  // trim spaces and optional quotes
-    auto b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
-    s = b == std::string::npos ? "" : s.substr(b, e - b + 1);
-    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
-  }
-  return cells;
-}
-
-double parse_number(const std::string& cell, const std::string& file, std::size_t row, const std::string& column) {
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(cell, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (cell.empty() || used != cell.size() || !std::isfinite(v))
-    throw std::runtime_error(file + ": row " + std::to_string(row) + ", column \"" + column + "\": \"" + cell +
-                             "\" is not a number");
-  return v;
-}
 
 Dataset read_csv(const std::string& path, const std::string& label_column) {
   std::ifstream in(path);
@@ -120,12 +91,6 @@ Dataset read_csv(const std::string& path, const std::string& label_column) {
     d.label.push_back(ids[raw_labels[i]]);
   }
   return d;
-}
-
-std::string arg(int argc, char** argv, const std::string& key, const std::string& fallback) {
-  for (int i = 2; i + 1 < argc; ++i)
-    if (argv[i] == "--" + key) return argv[i + 1];
-  return fallback;
 }
 
 std::string action_key(int c) { return "class_" + std::to_string(c); }

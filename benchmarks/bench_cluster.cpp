@@ -28,17 +28,14 @@
 
 #include "promptlearn/core/rng.hpp"
 #include "promptlearn/patterns/clustering.hpp"
+#include "bench_util.hpp"
 
 namespace {
 
+using promptlearn::bench::arg;
+
 namespace pp = promptlearn::patterns;
 using Clock = std::chrono::steady_clock;
-
-std::string arg(int argc, char** argv, const std::string& key, const std::string& fallback) {
-  for (int i = 2; i + 1 < argc; ++i)
-    if (argv[i] == "--" + key) return argv[i + 1];
-  return fallback;
-}
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 

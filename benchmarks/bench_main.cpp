@@ -194,7 +194,12 @@ int main(int argc, char** argv) {
     std::cout << "usage: promptlearn_bench ingest [--rows 200000] [--batch 100] [--latency-rows 2000]\n"
                  "       promptlearn_bench bandit --csv FILE [--label label] [--passes 5] [--seed S] [--seeds N]\n"
                  "                                [--policy NAME|all]\n"
-                 "       promptlearn_bench select [--templates 32] [--dim 64] [--decisions 20000]\n";
+                 "       promptlearn_bench select [--templates 32] [--dim 64] [--decisions 20000]\n"
+                 "       promptlearn_bench anomaly --csv FILE --value COL [--label COL] [--timestamp COL]\n"
+                 "                                 [--scores-out FILE]\n"
+                 "       promptlearn_bench cluster [--n 50000] [--dim 64] [--clusters 20] [--seed 1] [--noise 0.1]\n"
+                 "                                 [--spread 0.07] [--naive-n 4000]\n"
+                 "       promptlearn_bench analyze [--rows 1000000] [--days 30] [--db FILE]\n";
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];

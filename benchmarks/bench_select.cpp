@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../src/cli/simulator.hpp"
+#include "bench_util.hpp"
 #include "promptlearn/config.hpp"
 #include "promptlearn/engine.hpp"
 #include "promptlearn/lifecycle/policy_manager.hpp"
@@ -39,18 +40,13 @@ void emit(const std::string& metric, double value, const std::string& unit, nloh
   std::cout << j.dump() << std::endl;
 }
 
-long long arg(int argc, char** argv, const std::string& key, long long fallback) {
-  for (int i = 2; i + 1 < argc; ++i)
-    if (argv[i] == "--" + key) return std::stoll(argv[i + 1]);
-  return fallback;
-}
 
 }  // namespace
 
 int bench_select(int argc, char** argv) {
-  const int templates = static_cast<int>(arg(argc, argv, "templates", 32));
-  const int dim = static_cast<int>(arg(argc, argv, "dim", 64));
-  const int decisions = static_cast<int>(arg(argc, argv, "decisions", 20000));
+  const int templates = static_cast<int>(promptlearn::bench::arg_int(argc, argv, "templates", 32));
+  const int dim = static_cast<int>(promptlearn::bench::arg_int(argc, argv, "dim", 64));
+  const int decisions = static_cast<int>(promptlearn::bench::arg_int(argc, argv, "decisions", 20000));
   const promptlearn::Config config = promptlearn::Config::defaults();
   const auto& ts = config.learning_strategies.template_selection;
 

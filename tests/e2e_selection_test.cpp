@@ -40,6 +40,29 @@ Eigen::VectorXd logged_context(const std::string& text) {
   return v;
 }
 
+/// Sabotage: as a host might, writes as the newest active checkpoint a policy that learned the logged
+/// decisions with inverted rewards (the live one is retired; its metrics, hence its baseline_value, are
+/// kept). Returns the new row's version and state.
+std::pair<std::int64_t, std::string> deploy_inverted_policy(const std::string& db) {
+  store::Store st(db);
+  auto active = st.latest_model(PolicyManager::kModelName, "active");
+  REQUIRE(active);
+  auto live = select::make_policy_from_checkpoint(active->state);
+  auto fresh = select::make_policy("linucb", json::object(), live->dimension());
+  for (const auto& a : live->actions()) fresh->add_action(a);
+  for (const auto& d : st.learned_decisions(0, 100000))
+    fresh->update(logged_context(d.context), d.chosen_template + "@" + d.chosen_version, 1.0 - *d.reward,
+                  d.propensity);
+  store::Transaction tx(st.db());
+  st.set_model_status(PolicyManager::kModelName, active->version, "retired");
+  store::ModelRow sabotaged = *active;
+  sabotaged.version = st.max_model_version(PolicyManager::kModelName) + 1;
+  sabotaged.state = select::encode_checkpoint(*fresh);
+  st.put_model(sabotaged);
+  tx.commit();
+  return {sabotaged.version, sabotaged.state};
+}
+
 int template_index(const std::string& id) {
   const auto& ids = sim::template_ids();
   for (std::size_t i = 0; i < ids.size(); ++i)
@@ -303,27 +326,12 @@ TEST_CASE("a sabotaged deployment is rolled back automatically", "[e2e][selectio
   simulate(engine, clock, host, 8, 150);
   const std::int64_t good = engine.policy().live_version();
   REQUIRE(good > 0);
-  // Sabotage: deploy, as the next version, a policy that learned inverted rewards.
+  deploy_inverted_policy(db);
   {
-    store::Store st(db);
-    auto active = st.latest_model(PolicyManager::kModelName, "active");
-    REQUIRE(active);
-    auto bad = select::make_policy_from_checkpoint(active->state);
-    auto fresh = select::make_policy("linucb", json::object(), bad->dimension());
-    for (const auto& a : bad->actions()) fresh->add_action(a);
-    for (const auto& d : st.learned_decisions(0, 100000))
-      fresh->update(logged_context(d.context), d.chosen_template + "@" + d.chosen_version, 1.0 - *d.reward,
-                    d.propensity);
-    store::Transaction tx(st.db());
-    st.set_model_status(PolicyManager::kModelName, active->version, "retired");
-    store::ModelRow sabotaged = *active;
-    sabotaged.version = st.max_model_version(PolicyManager::kModelName) + 1;
-    sabotaged.state = select::encode_checkpoint(*fresh);
-    st.put_model(sabotaged);  // keeps the metrics: baseline_value is the good policy's level
     // Hold the gate off for the rest of the test (its last run is in the future), so that only the watch can
     // react: otherwise the gate may deploy the next candidate over the sabotaged one first (it beats it).
+    store::Store st(db);
     st.put_setting("jobs.template_optimization.last_run", format_rfc3339(clock.now_ms() + 30LL * 86400000), clock.now_ms());
-    tx.commit();
   }
   engine.policy().refresh();
   const std::int64_t bad_version = engine.policy().live_version();
@@ -343,6 +351,43 @@ TEST_CASE("a sabotaged deployment is rolled back automatically", "[e2e][selectio
   CHECK(engine.policy().live_version() != bad_version);
   store::Store st(db);
   CHECK(st.db().query_int("SELECT count(*) FROM audit_log WHERE action = 'rollback'") >= 1);
+}
+
+TEST_CASE("a candidate deployed over a newer checkpoint gets a fresh version; no row is overwritten",
+          "[e2e][selection]") {
+  // As in the rollback test, a host writes a worse policy as the newest active checkpoint; here the gate is
+  // left running, and the next candidate (which beats it) is deployed over it. Before the fix the candidate
+  // kept its older version number and the next candidate's number collided with the host's row.
+  test::TempDir dir;
+  std::string db = dir.file("renumber.db");
+  ManualClock clock(kStart);
+  EngineOptions eo;
+  eo.clock = &clock;
+  LearningEngine engine(db, fast_config(), eo);
+  register_sim_templates(engine);
+  sim::HostSimulator host(5);
+  simulate(engine, clock, host, 8, 150);
+  REQUIRE(engine.policy().live_version() > 0);
+  const auto [sabotaged_version, sabotaged_state] = deploy_inverted_policy(db);
+  engine.policy().refresh();
+  REQUIRE(engine.policy().live_version() == sabotaged_version);
+  simulate(engine, clock, host, 4, 150);
+  store::Store st(db);
+  // The host's row is still there, untouched (retired by a deployment or a rollback).
+  auto row = st.model(PolicyManager::kModelName, sabotaged_version);
+  REQUIRE(row);
+  CHECK(row->state == sabotaged_state);
+  CHECK(row->status == "retired");
+  // Whatever replaced it is newer, and every deployment's version exceeds the one it replaced.
+  CHECK(engine.policy().live_version() != sabotaged_version);
+  store::Statement q(st.db(), "SELECT details FROM audit_log WHERE action = 'deploy' ORDER BY id");
+  int deployments = 0;
+  while (q.step()) {
+    const json d = json::parse(q.column_text(0));
+    CHECK(d["version"].get<std::int64_t>() > d["from"].get<std::int64_t>());
+    ++deployments;
+  }
+  CHECK(deployments >= 1);
 }
 
 TEST_CASE("personalisation: users whose best templates differ get different choices", "[e2e][selection]") {

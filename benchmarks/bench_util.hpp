@@ -1,0 +1,78 @@
+#pragma once
+// Helpers shared by the promptlearn_bench subcommands: option lookup and CSV reading.
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace promptlearn::bench {
+
+/// The value of `--key VALUE` (options start at argv[2]), or `fallback`.
+inline std::string arg(int argc, char** argv, const std::string& key, const std::string& fallback) {
+  for (int i = 2; i + 1 < argc; ++i)
+    if (argv[i] == "--" + key) return argv[i + 1];
+  return fallback;
+}
+
+/// The integer value of `--key N`, or `fallback`. @throws std::invalid_argument when it is not a number.
+inline long long arg_int(int argc, char** argv, const std::string& key, long long fallback) {
+  return std::stoll(arg(argc, argv, key, std::to_string(fallback)));
+}
+
+/// Splits one CSV line; double quotes may enclose a cell (with commas and "" escapes); cells are trimmed.
+inline std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> cells(1);
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') cells.back() += '"', ++i;
+      else if (c == '"') quoted = false;
+      else cells.back() += c;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      cells.emplace_back();
+    } else if (c != '\r') {
+      cells.back() += c;
+    }
+  }
+  for (std::string& s : cells) {
+    const auto b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+    s = b == std::string::npos ? "" : s.substr(b, e - b + 1);
+  }
+  return cells;
+}
+
+/// "FILE: row R, column "C"" for error messages.
+inline std::string where(const std::string& file, std::size_t row, const std::string& column) {
+  return file + ": row " + std::to_string(row) + ", column \"" + column + "\"";
+}
+
+/// A cell as a finite number. @throws std::runtime_error naming the file, row, column and cell.
+inline double parse_number(const std::string& cell, const std::string& file, std::size_t row, const std::string& column) {
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(cell, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (cell.empty() || used != cell.size() || !std::isfinite(v))
+    throw std::runtime_error(where(file, row, column) + ": \"" + cell + "\" is not a finite number");
+  return v;
+}
+
+/// The position of column `name` in `header`. @throws std::runtime_error listing the columns there are.
+inline std::size_t column_index(const std::vector<std::string>& header, const std::string& name, const std::string& file) {
+  const auto it = std::find(header.begin(), header.end(), name);
+  if (it == header.end()) {
+    std::string have;
+    for (const std::string& h : header) have += (have.empty() ? "" : ", ") + h;
+    throw std::runtime_error(file + ": no column named \"" + name + "\" (columns: " + have + ")");
+  }
+  return static_cast<std::size_t>(it - header.begin());
+}
+
+}  // namespace promptlearn::bench
