@@ -234,12 +234,12 @@ TEST_CASE("a flat hourly series shows no peak hour in at least 90% of seeds", "[
   CHECK(seasonal <= 0.1 * seeds);  // expected 5% = 10; 20 is > 3 binomial sd above
 }
 
-TEST_CASE("exact binomial tail and Benjamini-Hochberg helpers match references", "[frequency]") {
+TEST_CASE("exact binomial tail and the Benjamini-Hochberg adjustment peak hours use match references", "[frequency]") {
   // scipy.stats.binomtest(3, 24, 1/24, alternative='greater').pvalue -> 0.07631808835452977
   CHECK(patterns::detail::binomial_upper_tail_frequency(3, 24, 1.0 / 24) == Approx(0.07631808835452977).epsilon(1e-10));
   CHECK(patterns::detail::binomial_upper_tail_frequency(0, 24, 1.0 / 24) == 1.0);
   // by hand: sorted 0.005 0.01 0.03 0.04 0.2 -> p m / rank 0.025 0.025 0.05 0.05 0.2, then running minimum
-  const std::vector<double> q = patterns::detail::bh_adjust_frequency({0.01, 0.04, 0.03, 0.2, 0.005});
+  const std::vector<double> q = patterns::benjamini_hochberg({0.01, 0.04, 0.03, 0.2, 0.005}).adjusted;  // what peak hours use
   CHECK(q[0] == Approx(0.025));
   CHECK(q[1] == Approx(0.05));
   CHECK(q[2] == Approx(0.05));

@@ -100,6 +100,14 @@ std::vector<store::PatternRow> pattern_rows(const patterns::AnalysisReport& r, T
   return rows;
 }
 
+/// Writes the rows of one analysis and its listed anomalies (inside the caller's transaction).
+void write_analysis(store::Store& st, const std::vector<store::PatternRow>& rows, const patterns::AnalysisReport& r,
+                    TimeMs now) {
+  for (const auto& row : rows) st.insert_pattern(row);
+  for (const auto& a : r.anomalies)
+    st.insert_anomaly({a.metric, a.subject, a.interaction_id, a.time, a.value, a.score, a.detector, now});
+}
+
 }  // namespace
 
 patterns::AnalysisReport LearningEngine::analyze_window(TimeMs from, TimeMs to, std::size_t max_events) {
@@ -127,9 +135,7 @@ patterns::AnalysisReport LearningEngine::analyze(const AnalysisOptions& options)
     const auto rows = pattern_rows(r, now);
     collector_->with_store([&](store::Store& st) {
       store::Transaction tx(st.db());
-      for (const auto& row : rows) st.insert_pattern(row);
-      for (const auto& a : r.anomalies)
-        st.insert_anomaly({a.metric, a.subject, a.interaction_id, a.time, a.value, a.score, a.detector, now});
+      write_analysis(st, rows, r, now);
       tx.commit();
     });
   }
@@ -143,9 +149,7 @@ std::size_t LearningEngine::run_pattern_job(TimeMs now) {
   return collector_->with_store([&](store::Store& st) {
     store::Transaction tx(st.db());
     st.prune_patterns(keep_from);
-    for (const auto& row : rows) st.insert_pattern(row);
-    for (const auto& a : r.anomalies)
-      st.insert_anomaly({a.metric, a.subject, a.interaction_id, a.time, a.value, a.score, a.detector, now});
+    write_analysis(st, rows, r, now);
     st.audit(now, "engine", "patterns",
              nlohmann::json{{"events", r.events}, {"patterns", rows.size()}, {"anomalies", r.anomalies.size()},
                             {"window_start", format_rfc3339(r.from)}}

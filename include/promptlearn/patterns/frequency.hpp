@@ -36,6 +36,7 @@
 #include "promptlearn/core/error.hpp"
 #include "promptlearn/core/stats.hpp"
 #include "promptlearn/patterns/event.hpp"
+#include "promptlearn/patterns/statistics.hpp"
 
 namespace promptlearn::patterns {
 
@@ -360,23 +361,6 @@ inline double binomial_upper_tail_frequency(std::uint64_t c, std::uint64_t n, do
   return promptlearn::detail::incomplete_beta_xy(static_cast<double>(c), static_cast<double>(n - c + 1), p, 1 - p);
 }
 
-/// Benjamini-Hochberg step-up adjusted p-values (Benjamini & Hochberg 1995):
-/// q_(i) = min_{j >= i} min(1, p_(j) m / j) over the p-values sorted ascending, returned in input order.
-inline std::vector<double> bh_adjust_frequency(const std::vector<double>& p) {
-  const std::size_t m = p.size();
-  std::vector<std::size_t> order(m);
-  for (std::size_t i = 0; i < m; ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return p[a] < p[b]; });
-  std::vector<double> q(m);
-  double running = 1;
-  for (std::size_t r = m; r-- > 0;) {
-    const double v = p[order[r]] * static_cast<double>(m) / static_cast<double>(r + 1);
-    running = std::min(running, v);
-    q[order[r]] = std::min(1.0, running);
-  }
-  return q;
-}
-
 /// Wilson score interval; see Proportion.
 inline Proportion wilson_frequency(std::uint64_t successes, std::uint64_t trials, double alpha) {
   Proportion r;
@@ -596,8 +580,9 @@ inline TemporalResult temporal_impl(const std::vector<EventRecord>& events, cons
   r.weekly_seasonality = r.weekday_test.p_value < params.alpha;
 
   std::vector<double> p(24);
-  for (std::size_t h = 0; h < 24; ++h) p[h] = binomial_upper_tail_frequency(r.hourly[h], r.events, 1.0 / 24);
-  const std::vector<double> q = bh_adjust_frequency(p);
+  for (std::size_t h = 0; h < 24; ++h)  // clamped: rounding may put a tail a hair outside [0, 1]
+    p[h] = std::clamp(binomial_upper_tail_frequency(r.hourly[h], r.events, 1.0 / 24), 0.0, 1.0);
+  const std::vector<double> q = benjamini_hochberg(p, params.alpha).adjusted;
   for (std::size_t h = 0; h < 24; ++h) {
     const double count = static_cast<double>(r.hourly[h]);
     if (!(count > expected_hour[h] && q[h] < params.alpha)) continue;
