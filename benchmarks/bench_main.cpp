@@ -188,6 +188,8 @@ int bench_select(int argc, char** argv);  // benchmarks/bench_select.cpp
 int bench_anomaly(int argc, char** argv);  // benchmarks/bench_anomaly.cpp
 int bench_cluster(int argc, char** argv);  // benchmarks/bench_cluster.cpp
 int bench_analyze(int argc, char** argv);  // benchmarks/bench_analyze.cpp
+int bench_gbm(int argc, char** argv);      // benchmarks/bench_gbm.cpp
+int bench_forest(int argc, char** argv);   // benchmarks/bench_forest.cpp
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help") {
@@ -199,7 +201,9 @@ int main(int argc, char** argv) {
                  "                                 [--scores-out FILE]\n"
                  "       promptlearn_bench cluster [--n 50000] [--dim 64] [--clusters 20] [--seed 1] [--noise 0.1]\n"
                  "                                 [--spread 0.07] [--naive-n 4000]\n"
-                 "       promptlearn_bench analyze [--rows 1000000] [--days 30] [--db FILE]\n";
+                 "       promptlearn_bench analyze [--rows 1000000] [--days 30] [--db FILE]\n"
+                 "       promptlearn_bench gbm --train FILE --test FILE --target NAME [--trees 200] [--depth 6] [--lr 0.1]\n"
+                 "       promptlearn_bench forest --csv FILE --label NAME [--folds 5]\n";
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
@@ -210,6 +214,8 @@ int main(int argc, char** argv) {
     if (cmd == "anomaly") return bench_anomaly(argc, argv);
     if (cmd == "cluster") return bench_cluster(argc, argv);
     if (cmd == "analyze") return bench_analyze(argc, argv);
+    if (cmd == "gbm") return bench_gbm(argc, argv);
+    if (cmd == "forest") return bench_forest(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "promptlearn_bench " << cmd << ": " << e.what() << "\n";
     return 1;
