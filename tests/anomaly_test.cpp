@@ -92,6 +92,28 @@ TEST_CASE("SortedWindow median, quantile and MAD equal a brute-force computation
   }
 }
 
+TEST_CASE("BlockedSortedWindow answers as SortedWindow across block splits and merges", "[anomaly]") {
+  promptlearn::Rng rng(5);
+  for (std::size_t cap : {1u, 7u, 300u, 4096u}) {
+    pp::detail::SortedWindow ref(cap);
+    pp::detail::BlockedSortedWindow w(cap);
+    CHECK(std::isnan(w.max()));
+    CHECK(w.count_at_least(0) == 0);
+    for (int i = 0; i < 12000; ++i) {
+      // Ties, and stretches of rising and falling values so blocks split at both ends and empty out.
+      const double x = i % 3000 < 1000 ? std::round(rng.normal(0, 3) * 2) / 2 : (i % 3000 < 2000 ? i * 0.01 : -i * 0.01);
+      ref.push(x);
+      w.push(x);
+      REQUIRE(w.size() == ref.size());
+      REQUIRE(w.max() == ref.sorted().back());
+      if (i % 37 == 0 || cap < 10) {
+        for (double q : {0.0, 0.5, 0.9, 0.99, 1.0}) REQUIRE(w.quantile(q) == ref.quantile(q));
+        for (double y : {x, x - 0.5, x + 0.5, 0.0, -1e9, 1e9}) REQUIRE(w.count_at_least(y) == ref.count_at_least(y));
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 1-3: hand-computed small cases
 
