@@ -70,6 +70,7 @@ int bench_analyze(int argc, char** argv) {
   namespace fs = std::filesystem;
   const long long rows = promptlearn::bench::arg_int(argc, argv, "rows", 1000000);
   const int days = static_cast<int>(promptlearn::bench::arg_int(argc, argv, "days", 30));
+  const int threads = static_cast<int>(promptlearn::bench::arg_int(argc, argv, "threads", 0));
   std::string path = promptlearn::bench::arg(argc, argv, "db", "");
   const bool keep = !path.empty();
   if (!keep) path = (fs::temp_directory_path() / fmt::format("promptlearn_bench_analyze_{}.db", ::getpid())).string();
@@ -128,6 +129,7 @@ int bench_analyze(int argc, char** argv) {
   promptlearn::LearningEngine engine(path, promptlearn::Config::defaults(), eo);
   promptlearn::AnalysisOptions ao;
   ao.days = days;
+  ao.threads = threads;
   auto t0 = SteadyClock::now();
   const promptlearn::patterns::AnalysisReport report = engine.analyze(ao);
   const double analyze_s = std::chrono::duration<double>(SteadyClock::now() - t0).count();
@@ -140,6 +142,7 @@ int bench_analyze(int argc, char** argv) {
                       {"unit", "s"},
                       {"baseline_sql_scan_seconds", scan_s},
                       {"ratio_to_scan", analyze_s / scan_s},
+                      {"threads", threads},
                       {"peak_rss_mb", peak_rss_mb()},
                       {"insights", report.insights.size()},
                       {"clusters", report.clusters.clusters.size()},

@@ -15,6 +15,8 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <exception>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -201,6 +203,39 @@ TEST_CASE("analyze counts the window, events and outcomes", "[analysis]") {
   for (const auto& e : p.events) outcomes += pp::present(e.quality) ? 1 : 0;
   CHECK(r.outcomes == outcomes);
   CHECK(r.frequency.events == p.events.size());
+}
+
+TEST_CASE("analyze gives the same report whatever runs its tasks (threads, reversed order)", "[analysis]") {
+  const Planted& p = standard_population();
+  std::size_t batches = 0, ran = 0;
+  // Every task on a thread of its own, started in reverse order.
+  const pp::TaskRunner threads = [&](const std::vector<std::function<void()>>& tasks) {
+    ++batches;
+    std::vector<std::thread> pool;
+    std::vector<std::exception_ptr> failed(tasks.size());
+    for (std::size_t i = tasks.size(); i-- > 0;) {
+      pool.emplace_back([&, i] {
+        try {
+          tasks[i]();
+        } catch (...) {
+          failed[i] = std::current_exception();
+        }
+      });
+      ++ran;
+    }
+    for (auto& t : pool) t.join();
+    for (const auto& f : failed)
+      if (f) std::rethrow_exception(f);
+  };
+  const pp::AnalysisReport r = pp::analyze(p.events, kStart, kStart + kDays * kDay, listing_all(), threads);
+  CHECK(batches == 1);
+  CHECK(ran >= 8);
+  CHECK(pp::to_json(r).dump() == pp::to_json(standard_report()).dump());
+  // A task's exception reaches the caller through the runner.
+  pp::AnalysisParams bad_events_params = listing_all();
+  std::vector<pp::EventRecord> bad = {p.events.begin(), p.events.begin() + 100};
+  bad[50].quality = 11;
+  CHECK_THROWS_AS(pp::analyze(bad, kStart, kStart + kDays * kDay, bad_events_params, threads), promptlearn::ValidationError);
 }
 
 TEST_CASE("analyze finds the planted peak hours", "[analysis]") {

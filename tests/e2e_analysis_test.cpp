@@ -127,6 +127,47 @@ TEST_CASE("analyze reads the window from the file and finds the planted patterns
   CHECK_THROWS_WITH(engine.analyze(bad), Catch::Contains("analysis.days"));
 }
 
+TEST_CASE("analyze on several threads reads the same events and gives the same report", "[e2e][analysis]") {
+  test::TempDir dir;
+  ManualClock clock(kStart);
+  EngineOptions eo;
+  eo.clock = &clock;
+  LearningEngine engine(dir.file("a.db"), fast_config(), eo);
+  record_traffic(engine, 5, 200);
+  clock.set(kStart + 5 * kDay);
+  // The key splits cut the ids into disjoint ranges whose union is every interaction, in id order.
+  {
+    store::Store st(dir.file("a.db"));
+    const auto splits = st.interaction_key_splits(4, kStart, kStart + 5 * kDay);
+    REQUIRE(splits.size() == 3);
+    CHECK(std::is_sorted(splits.begin(), splits.end()));
+    const auto whole = st.analysis_events_in_keys(kStart, kStart + 5 * kDay, "", "");
+    std::vector<std::string> ids;
+    std::size_t outcomes = 0;
+    for (std::size_t i = 0; i <= splits.size(); ++i) {
+      const auto part = st.analysis_events_in_keys(kStart, kStart + 5 * kDay, i ? splits[i - 1] : "",
+                                                   i < splits.size() ? splits[i] : "");
+      CHECK(part.size() > 100);  // about a quarter each
+      for (const auto& e : part) ids.push_back(e.interaction_id), outcomes += e.has_outcome;
+    }
+    REQUIRE(ids.size() == whole.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) CHECK(ids[i] == whole[i].interaction_id);
+    CHECK(outcomes == whole.size());
+    CHECK(st.interaction_key_splits(1, kStart, kStart + 5 * kDay).empty());
+    CHECK(st.interaction_key_splits(4, kStart - 2 * kDay, kStart).empty());  // no interactions there
+  }
+  AnalysisOptions o;
+  o.days = 5;
+  o.threads = 1;
+  const std::string one = patterns::to_json(engine.analyze(o)).dump();
+  for (int t : {2, 3, 0}) {
+    o.threads = t;
+    CHECK(patterns::to_json(engine.analyze(o)).dump() == one);
+  }
+  o.threads = -1;
+  CHECK_THROWS_WITH(engine.analyze(o), "analysis.threads: -1 is negative");
+}
+
 TEST_CASE("analyze --persist and the hourly pattern job write patterns and anomalies, pruned by retention",
           "[e2e][analysis]") {
   test::TempDir dir;

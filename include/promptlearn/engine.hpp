@@ -27,6 +27,10 @@ struct AnalysisOptions {
   TimeMs from = 0, to = 0;  ///< an explicit window [from, to) when to > from (overrides days)
   bool persist = false;     ///< write the insights and patterns to `patterns`, the anomalies to `anomalies`
   std::size_t max_events = 2000000;  ///< the newest events of the window that are analysed; >= 1
+  /// Threads that load and analyse (each load thread reads on a connection of its own); 0 = the
+  /// machine's hardware threads, at most 4; 1 = all on the calling thread. The report does not depend
+  /// on it. The scheduled pattern job uses 1 (it runs inside the host's run_due_jobs call).
+  int threads = 0;
 };
 
 /// Options that are about this process, not about learning (those are in Config).
@@ -143,7 +147,7 @@ class LearningEngine {
  private:
   /// The scheduled pattern job at `now`; returns the rows written.
   std::size_t run_pattern_job(TimeMs now);
-  patterns::AnalysisReport analyze_window(TimeMs from, TimeMs to, std::size_t max_events);
+  patterns::AnalysisReport analyze_window(TimeMs from, TimeMs to, std::size_t max_events, int threads);
 
   std::string path_;
   Config config_;

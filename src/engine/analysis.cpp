@@ -3,6 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "promptlearn/core/error.hpp"
@@ -108,29 +114,77 @@ void write_analysis(store::Store& st, const std::vector<store::PatternRow>& rows
     st.insert_anomaly({a.metric, a.subject, a.interaction_id, a.time, a.value, a.score, a.detector, now});
 }
 
+/// Runs the tasks on `threads` threads (the caller's and threads - 1 more), handing them out in order;
+/// rethrows the first exception once all have finished.
+void run_tasks(const std::vector<std::function<void()>>& tasks, int threads) {
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  auto work = [&] {
+    for (std::size_t i; (i = next.fetch_add(1)) < tasks.size();) {
+      try {
+        tasks[i]();
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  const std::size_t extra = std::min<std::size_t>(tasks.size(), static_cast<std::size_t>(std::max(threads, 1))) - (tasks.empty() ? 0 : 1);
+  for (std::size_t t = 0; t < extra; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+/// AnalysisOptions::threads resolved: 0 = hardware threads, at most 4.
+int resolve_threads(int threads) {
+  if (threads > 0) return threads;
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+}
+
 }  // namespace
 
-patterns::AnalysisReport LearningEngine::analyze_window(TimeMs from, TimeMs to, std::size_t max_events) {
+patterns::AnalysisReport LearningEngine::analyze_window(TimeMs from, TimeMs to, std::size_t max_events, int threads) {
   flush();  // what this process recorded is part of the analysis
-  // A connection of its own: one SELECT is one consistent snapshot (WAL), and recording in this process
-  // is not held up while a large window is read.
-  store::Store reader(path_);
+  // Connections of its own: one SELECT is one consistent snapshot (WAL), and recording in this process
+  // is not held up while a large window is read. With several threads the interactions are split into
+  // interaction_id ranges, each read on its own connection (its own snapshot: a row committed meanwhile
+  // may be seen by one part and not by another, as if read a moment later).
   // Memory-mapped reads: a million interactions are a ~2 GB scan, and copying every page out of the OS
   // cache through read() took more time than the whole analysis. The library never shrinks the file (no
   // VACUUM), which is what makes a mapping unsafe.
-  reader.db().exec("PRAGMA mmap_size = 2147418112");
-  const std::vector<patterns::EventRecord> events = reader.analysis_events(from, to, max_events);
-  return patterns::analyze(events, from, to, params_from(config_));
+  auto open_reader = [&] {
+    auto st = std::make_unique<store::Store>(path_);
+    st->db().exec("PRAGMA mmap_size = 2147418112");
+    return st;
+  };
+  const std::unique_ptr<store::Store> reader = open_reader();
+  const std::vector<std::string> splits = reader->interaction_key_splits(threads, from, to);
+  std::vector<std::vector<patterns::EventRecord>> parts(splits.size() + 1);
+  std::vector<std::function<void()>> loads;
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    loads.emplace_back([&, i] {
+      const std::string lo = i == 0 ? "" : splits[i - 1], hi = i < splits.size() ? splits[i] : "";
+      if (i == 0) parts[i] = reader->analysis_events_in_keys(from, to, lo, hi);
+      else parts[i] = open_reader()->analysis_events_in_keys(from, to, lo, hi);
+    });
+  run_tasks(loads, threads);
+  const std::vector<patterns::EventRecord> events = store::Store::time_ordered(std::move(parts), max_events);
+  return patterns::analyze(events, from, to, params_from(config_),
+                           [threads](const std::vector<std::function<void()>>& tasks) { run_tasks(tasks, threads); });
 }
 
 patterns::AnalysisReport LearningEngine::analyze(const AnalysisOptions& options) {
   if (options.days < 1) throw ConfigError("analysis.days", fmt::format("{} is less than 1", options.days));
   if (options.max_events < 1) throw ConfigError("analysis.max_events", "must be >= 1");
+  if (options.threads < 0) throw ConfigError("analysis.threads", fmt::format("{} is negative", options.threads));
   const TimeMs now = clock_->now_ms();
   const bool explicit_window = options.to > options.from;
   const TimeMs to = explicit_window ? options.to : now + 1;
   const TimeMs from = explicit_window ? options.from : now - static_cast<TimeMs>(options.days) * kDay;
-  patterns::AnalysisReport r = analyze_window(from, to, options.max_events);
+  patterns::AnalysisReport r = analyze_window(from, to, options.max_events, resolve_threads(options.threads));
   if (options.persist) {
     const auto rows = pattern_rows(r, now);
     collector_->with_store([&](store::Store& st) {
@@ -143,7 +197,7 @@ patterns::AnalysisReport LearningEngine::analyze(const AnalysisOptions& options)
 }
 
 std::size_t LearningEngine::run_pattern_job(TimeMs now) {
-  patterns::AnalysisReport r = analyze_window(now - kPatternJobDays * kDay, now + 1, 2000000);
+  patterns::AnalysisReport r = analyze_window(now - kPatternJobDays * kDay, now + 1, 2000000, 1);
   const auto rows = pattern_rows(r, now);
   const TimeMs keep_from = now - static_cast<TimeMs>(config_.learning.data_retention.pattern_data_days) * kDay;
   return collector_->with_store([&](store::Store& st) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -202,24 +203,38 @@ inline std::optional<TemplateEffect> template_effect(const std::vector<EventReco
   return t;
 }
 
-/// Streams of quality and processing time through the fused detector and contextual baselines, and
-/// both drift detectors.
-inline void anomalies_and_drift(const std::vector<EventRecord>& events, const AnalysisParams& p, AnalysisReport& r) {
-  struct Stream {
-    const char* metric;
-    double EventRecord::*field;
-    double range;  // ADWIN's value range (a typical spread)
-  };
-  const Stream streams[2] = {{"response_quality_score", &EventRecord::quality, 10.0},
-                             {"total_processing_time_ms", &EventRecord::total_processing_ms, 0.0}};
-  std::vector<AnomalyFinding> found;
-  for (const Stream& s : streams) {
+/// One metric stream of the anomaly and drift detectors.
+struct MetricStream {
+  const char* metric;
+  double EventRecord::*field;
+  double range;  // ADWIN's value range (a typical spread); 0 = from the data
+};
+inline constexpr std::size_t kMetricStreams = 2;
+inline const MetricStream& metric_stream(std::size_t i) {
+  static const MetricStream streams[kMetricStreams] = {{"response_quality_score", &EventRecord::quality, 10.0},
+                                                       {"total_processing_time_ms", &EventRecord::total_processing_ms, 0.0}};
+  return streams[i];
+}
+
+/// What the detectors found on one stream.
+struct StreamFindings {
+  std::vector<AnomalyFinding> anomalies;
+  std::vector<DriftFinding> drifts;
+  std::size_t points = 0;
+};
+
+/// One stream (quality or processing time) through the fused detector, the rolling robust z and the
+/// contextual baselines, and both drift detectors.
+inline StreamFindings stream_anomalies(const std::vector<EventRecord>& events, const AnalysisParams& p, const MetricStream& s) {
+  StreamFindings out;
+  std::vector<AnomalyFinding>& found = out.anomalies;
+  {
     std::vector<const EventRecord*> pts;
     for (auto it = events.rbegin(); it != events.rend() && pts.size() < p.max_stream_points; ++it)
       if (present((*it).*s.field)) pts.push_back(&*it);
     std::reverse(pts.begin(), pts.end());
-    if (pts.size() < 30) continue;
-    r.stream_points = std::max(r.stream_points, pts.size());
+    if (pts.size() < 30) return out;
+    out.points = pts.size();
     FusedAnomalyDetector fused;
     RollingMedianMad robust;
     ContextualBaselines<RollingMedianMad> contextual;
@@ -268,9 +283,20 @@ inline void anomalies_and_drift(const std::vector<EventRecord>& events, const An
         RunningMoments before, after;
         for (std::uint64_t i = lo; i < cps[k]; ++i) before.add(pts[i]->*s.field);
         for (std::uint64_t i = cps[k]; i < hi; ++i) after.add(pts[i]->*s.field);
-        r.drifts.push_back({s.metric, det, pts[cps[k]]->time, cps[k], before.mean(), after.mean()});
+        out.drifts.push_back({s.metric, det, pts[cps[k]]->time, cps[k], before.mean(), after.mean()});
       }
     }
+  }
+  return out;
+}
+
+/// Gathers the streams' findings into the report: all anomalies counted, the highest-scoring listed.
+inline void gather_anomalies(std::vector<StreamFindings>& streams, const AnalysisParams& p, AnalysisReport& r) {
+  std::vector<AnomalyFinding> found;
+  for (StreamFindings& f : streams) {
+    r.stream_points = std::max(r.stream_points, f.points);
+    found.insert(found.end(), std::make_move_iterator(f.anomalies.begin()), std::make_move_iterator(f.anomalies.end()));
+    r.drifts.insert(r.drifts.end(), f.drifts.begin(), f.drifts.end());
   }
   r.anomalies_total = found.size();
   if (found.size() > p.max_anomalies_listed) {
@@ -328,9 +354,18 @@ inline void trends(const std::vector<EventRecord>& events, TimeMs from, TimeMs t
 
 }  // namespace detail
 
+/// Runs a batch of independent tasks and returns when all have run; an exception of a task is rethrown
+/// (the first one, after the others finished). The default (empty) runner runs them in order on the
+/// calling thread; the engine passes one with a few threads (AnalysisOptions::threads). The tasks are
+/// listed costliest first, so a runner that hands them out in order balances well.
+using TaskRunner = std::function<void(const std::vector<std::function<void()>>& tasks)>;
+
 /// Runs every detector over `events` (in time order; the window [from, to) is for the trend and the
-/// report). @throws ConfigError naming a parameter; ValidationError for an event out of order.
-inline AnalysisReport analyze(const std::vector<EventRecord>& events, TimeMs from, TimeMs to, const AnalysisParams& p = {}) {
+/// report). The detectors are independent: `run` may run them concurrently (they only read `events`,
+/// and each writes its own part of the report). The report does not depend on the runner.
+/// @throws ConfigError naming a parameter; ValidationError for an event out of order.
+inline AnalysisReport analyze(const std::vector<EventRecord>& events, TimeMs from, TimeMs to, const AnalysisParams& p = {},
+                              const TaskRunner& run = {}) {
   p.validate();
   for (std::size_t i = 1; i < events.size(); ++i)
     if (events[i].time < events[i - 1].time)
@@ -340,13 +375,19 @@ inline AnalysisReport analyze(const std::vector<EventRecord>& events, TimeMs fro
   r.to = to;
   r.events = events.size();
   for (const EventRecord& e : events) r.outcomes += present(e.quality) ? 1 : 0;
-  r.frequency = analyze_frequency(events, p.frequency);
-  r.correlations = detail::correlations(events, p.significance);
-  r.template_effect = detail::template_effect(events);
-  detail::anomalies_and_drift(events, p, r);
-  detail::topics(events, p, r);
-  detail::trends(events, from, to, r);
-  r.insights = derive_insights(events, p.insights);
+  std::vector<detail::StreamFindings> streams(detail::kMetricStreams);
+  std::vector<std::function<void()>> tasks;  // costliest first (seconds at a million events in comments)
+  tasks.emplace_back([&] { r.frequency = analyze_frequency(events, p.frequency); });                      // 1.5
+  for (std::size_t i = 0; i < detail::kMetricStreams; ++i)                                                // 0.6 each
+    tasks.emplace_back([&, i] { streams[i] = detail::stream_anomalies(events, p, detail::metric_stream(i)); });
+  tasks.emplace_back([&] { r.insights = derive_insights(events, p.insights); });                          // 0.8
+  tasks.emplace_back([&] { detail::topics(events, p, r); });                                              // 0.75
+  tasks.emplace_back([&] { r.correlations = detail::correlations(events, p.significance); });             // 0.65
+  tasks.emplace_back([&] { r.template_effect = detail::template_effect(events); });                       // 0.5
+  tasks.emplace_back([&] { detail::trends(events, from, to, r); });                                       // 0.02
+  if (run) run(tasks);
+  else for (const auto& t : tasks) t();
+  detail::gather_anomalies(streams, p, r);
   return r;
 }
 

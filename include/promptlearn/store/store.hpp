@@ -187,6 +187,18 @@ class Store {
   /// The interactions with timestamp in [from, to), in time order, joined with their performance and
   /// outcome rows, as the pattern detectors read them (at most `limit`, the newest ones).
   std::vector<patterns::EventRecord> analysis_events(TimeMs from, TimeMs to, std::size_t limit);
+  /// The same rows restricted to interaction_id in [key_lo, key_hi) ("" = unbounded on that side), in
+  /// interaction_id order: one part of a load split across connections (see interaction_key_splits).
+  std::vector<patterns::EventRecord> analysis_events_in_keys(TimeMs from, TimeMs to, const std::string& key_lo,
+                                                             const std::string& key_hi);
+  /// Up to `parts - 1` increasing interaction_id boundaries that cut the interactions of [from, to) into
+  /// `parts` key ranges of about equal size (quantiles of a sample of the window's ids); none when the
+  /// window has too few interactions.
+  std::vector<std::string> interaction_key_splits(int parts, TimeMs from, TimeMs to);
+  /// Parts of events, each in interaction_id order and the parts in key order -> one list in time order
+  /// (ties in id order), the newest `limit`.
+  static std::vector<patterns::EventRecord> time_ordered(std::vector<std::vector<patterns::EventRecord>>&& parts,
+                                                         std::size_t limit);
   void insert_pattern(const PatternRow& p);
   void insert_anomaly(const AnomalyRow& a);
   /// The patterns rows created at or after `since`, newest first.
