@@ -32,9 +32,15 @@ inline std::vector<Eigen::Index> shuffled_rows(Eigen::Index n, std::uint64_t see
   std::vector<Eigen::Index> idx(static_cast<std::size_t>(n));
   std::iota(idx.begin(), idx.end(), Eigen::Index{0});
   Rng rng(seed);
-  // Fisher-Yates with the library's Rng (std::shuffle's draws differ between standard libraries).
-  for (std::size_t i = idx.size(); i > 1; --i)
-    std::swap(idx[i - 1], idx[static_cast<std::size_t>(rng.uniform_int(0, static_cast<std::int64_t>(i - 1)))]);
+  // Fisher-Yates on the engine's raw 64-bit draws (mt19937_64 is specified exactly; std::shuffle and
+  // uniform_int_distribution are not, so their draws differ between standard libraries). An unbiased
+  // draw in [0, i) by rejecting the 2^64 mod i lowest values.
+  for (std::size_t i = idx.size(); i > 1; --i) {
+    const std::uint64_t bound = i, reject_below = (0 - bound) % bound;
+    std::uint64_t r = rng.next_u64();
+    while (r < reject_below) r = rng.next_u64();
+    std::swap(idx[i - 1], idx[static_cast<std::size_t>(r % bound)]);
+  }
   return idx;
 }
 }  // namespace detail
