@@ -150,7 +150,10 @@ TEST_CASE("promptlearn templates, select, jobs, rollback and ab from the command
 
   Run jobs = sh(bin() + " jobs --db " + db + " --now 2026-02-02T00:00:00Z");
   CHECK(jobs.status == 0);
-  CHECK(json::parse(jobs.out)["ran"] == json::array({"learn", "watch", "gate", "patterns"}));
+  CHECK(json::parse(jobs.out)["ran"] == json::array({"learn", "watch", "gate", "patterns", "models"}));
+  // One decision is too little to train on: the job says why, per model.
+  CHECK(json::parse(jobs.out)["models"]["trained"].empty());
+  CHECK(json::parse(jobs.out)["models"]["skipped"].size() == 3);
   Run rb = sh(bin() + " rollback --db " + db, true);
   CHECK(rb.status == 1);
   CHECK(rb.out == "promptlearn rollback: there is no deployed policy to roll back\n");

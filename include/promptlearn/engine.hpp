@@ -13,6 +13,7 @@
 #include "promptlearn/core/records.hpp"
 #include "promptlearn/features/extractor.hpp"
 #include "promptlearn/lifecycle/experiments.hpp"
+#include "promptlearn/lifecycle/model_manager.hpp"
 #include "promptlearn/lifecycle/policy_manager.hpp"
 
 namespace promptlearn {
@@ -50,6 +51,7 @@ struct JobsReport {
   std::optional<GateReport> gate;
   bool rolled_back = false;
   std::size_t patterns_written = 0;  ///< rows written by the pattern job (0 when it did not run)
+  std::optional<ModelTrainingReport> models;  ///< the model retraining job, when it ran
 };
 nlohmann::json to_json(const JobsReport& r);
 
@@ -126,6 +128,21 @@ class LearningEngine {
   /// Flushes and persists derived statistics; the engine stays usable. @throws StorageError
   void close();
 
+  // ---- predictive models (lifecycle/model_manager.hpp)
+  /// Trains the quality predictor, the template classifier and the success net on the newest logged
+  /// decisions with outcomes, and checkpoints those with enough data. @throws StorageError
+  ModelTrainingReport train_models();
+  /// Expected outcome quality (0..10, with an interval) of a template for an interaction (its input_data
+  /// is required, as for select_template); nullopt before the model is trained.
+  /// @throws ValidationError (bad interaction)
+  std::optional<QualityEstimate> predict_quality(const nlohmann::json& interaction, const std::string& template_id);
+  /// Templates ranked by calibrated probability of being the one that succeeds for this interaction;
+  /// empty before the classifier is trained. @throws ValidationError (bad interaction)
+  std::vector<TemplateProbability> predict_template(const nlohmann::json& interaction);
+  /// Probability that the interaction succeeds with the template; nullopt before the model is trained.
+  std::optional<double> predict_success(const nlohmann::json& interaction, const std::string& template_id);
+  ModelManager& models() { return *models_; }
+
   // ---- analysis
   /// Pattern analysis of a window of stored interactions (frequency, correlations, template effect,
   /// anomalies, drift, topic clusters, trends, insights; patterns/analysis.hpp). Reads a consistent
@@ -157,6 +174,7 @@ class LearningEngine {
   std::unique_ptr<Collector> collector_;
   std::unique_ptr<PolicyManager> policy_;
   std::unique_ptr<ExperimentManager> experiments_;
+  std::unique_ptr<ModelManager> models_;
 };
 
 }  // namespace promptlearn

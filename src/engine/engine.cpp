@@ -33,6 +33,7 @@ LearningEngine::LearningEngine(const std::string& path, Config config, EngineOpt
   collector_ = std::make_unique<Collector>(*store_, config_, *clock_, options.features);
   policy_ = std::make_unique<PolicyManager>(path_, *collector_, config_, *clock_);
   experiments_ = std::make_unique<ExperimentManager>(*collector_, config_, *clock_);
+  models_ = std::make_unique<ModelManager>(*collector_, config_, *clock_);
 }
 
 void LearningEngine::register_template(const std::string& template_id, const std::string& version,
@@ -53,6 +54,21 @@ Decision LearningEngine::select_template(std::string_view interaction_json) {
   return policy_->select(parse_event_text(interaction_json));
 }
 
+ModelTrainingReport LearningEngine::train_models() {
+  flush();
+  return models_->train(clock_->now_ms());
+}
+std::optional<QualityEstimate> LearningEngine::predict_quality(const nlohmann::json& interaction,
+                                                               const std::string& template_id) {
+  return models_->predict_quality(policy_->context_for(parse_event(interaction)), template_id);
+}
+std::vector<TemplateProbability> LearningEngine::predict_template(const nlohmann::json& interaction) {
+  return models_->predict_template(policy_->context_for(parse_event(interaction)));
+}
+std::optional<double> LearningEngine::predict_success(const nlohmann::json& interaction, const std::string& template_id) {
+  return models_->predict_success(policy_->context_for(parse_event(interaction)), template_id);
+}
+
 bool LearningEngine::rollback(const std::string& reason) { return policy_->rollback(clock_->now_ms(), reason); }
 
 namespace {
@@ -66,6 +82,8 @@ std::optional<TimeMs> period_of(Frequency f) {
   }
   return std::nullopt;
 }
+
+constexpr const char* kModelsLastRun = "jobs.model_retraining.last_run";
 
 /// True (and the run recorded in settings under `key`) when a job of period `period` is due at `now`: its
 /// last run is kept in the file, so the schedule holds across processes and restarts.
@@ -88,6 +106,7 @@ nlohmann::json to_json(const JobsReport& r) {
     j["learn"] = {{"learned", r.learn->learned}, {"defaulted", r.learn->defaulted},
                   {"held_out", r.learn->held_out}, {"waiting", r.learn->waiting}};
   if (r.gate) j["gate"] = to_json(*r.gate);
+  if (r.models) j["models"] = to_json(*r.models);
   return j;
 }
 
@@ -117,6 +136,25 @@ JobsReport LearningEngine::run_due_jobs(TimeMs now) {
       report.patterns_written = run_pattern_job(now);
       report.ran.push_back("patterns");
     }
+  }
+  // Model retraining per model_retraining_frequency. The run is recorded only when a model was trained,
+  // so a file without enough data yet is retried at the next call, not a period later.
+  if (auto period = period_of(config_.learning.model_training.model_retraining_frequency)) {
+    const bool due = collector_->with_store([&](store::Store& st) {
+      auto last = st.setting(kModelsLastRun);
+      auto t = last ? try_parse_rfc3339(*last) : std::nullopt;
+      return !t || now - *t >= *period;
+    });
+    if (due) {
+      report.models = models_->train(now);
+      report.ran.push_back("models");
+      if (!report.models->trained.empty())
+        collector_->with_store([&](store::Store& st) { st.put_setting(kModelsLastRun, format_rfc3339(now), now); });
+    } else {
+      models_->refresh();  // another process may have trained
+    }
+  } else {
+    models_->refresh();
   }
   return report;
 }

@@ -400,6 +400,32 @@ void Store::put_model(const ModelRow& m) {
   st.run();
 }
 
+std::int64_t Store::active_model_version(const std::string& name) {
+  auto& st = db_.cached("SELECT max(version) FROM models WHERE name = ?1 AND status = 'active'");
+  st.bind(1, name);
+  std::int64_t v = 0;
+  if (st.step() && !st.is_null(0)) v = st.column_int64(0);
+  st.reset();
+  return v;
+}
+
+std::vector<ModelDataRow> Store::model_training_rows(std::size_t limit) {
+  Statement q(db_,
+              "SELECT d.context, d.chosen_template, o.response_quality_score, o.acceptance_rate FROM decisions d "
+              "JOIN outcomes o ON o.interaction_id = d.interaction_id WHERE d.context IS NOT NULL "
+              "ORDER BY d.decision_id DESC LIMIT ?1");
+  q.bind(1, static_cast<std::int64_t>(limit));
+  std::vector<ModelDataRow> out;
+  while (q.step()) {
+    ModelDataRow& r = out.emplace_back();
+    r.context = q.column_text(0);
+    r.template_id = q.column_text(1);
+    if (!q.is_null(2)) r.quality = q.column_double(2);
+    if (!q.is_null(3)) r.acceptance = q.column_double(3);
+  }
+  return out;
+}
+
 std::optional<ModelRow> Store::latest_model(const std::string& name, const std::string& status) {
   auto& st = db_.cached(
       "SELECT name, version, state, metrics, status, created_at FROM models WHERE name = ?1 AND status = ?2 "

@@ -102,6 +102,14 @@ struct ModelRow {
   TimeMs created_at = 0;
 };
 
+/// A logged decision with its outcome: one training row of the predictive models.
+struct ModelDataRow {
+  std::string context;                 ///< JSON array: the context vector the policy saw
+  std::string template_id;             ///< the chosen template
+  std::optional<double> quality;       ///< outcome response_quality_score (0..10)
+  std::optional<double> acceptance;    ///< outcome acceptance_rate (0..1)
+};
+
 /// Row counts of the main tables.
 struct TableCounts {
   std::int64_t interactions = 0, performance = 0, outcomes = 0, pending_events = 0, rejected_events = 0,
@@ -181,6 +189,10 @@ class Store {
   void set_model_status(const std::string& name, std::int64_t version, const std::string& status);
   /// Deletes the oldest retired checkpoints of `name` beyond `keep` (active and candidate rows are kept).
   void prune_models(const std::string& name, int keep);
+  /// The newest version of `name` with status active (0 when none).
+  std::int64_t active_model_version(const std::string& name);
+  /// The newest `limit` decisions that have a context and an outcome, newest first.
+  std::vector<ModelDataRow> model_training_rows(std::size_t limit);
   /// Deletes one checkpoint row (e.g. a candidate re-numbered on deployment).
   void delete_model(const std::string& name, std::int64_t version);
   // --- analysis (schema v5; src/store/analysis_repository.cpp)
