@@ -193,6 +193,39 @@ int run_demo(const Args& args) {
       }
     std::cout << fmt::format("  rows in `patterns`: {}", reader.db().query_int("SELECT count(*) FROM patterns"));
   }
+  // The predictive models, retrained on everything logged (the monthly job trained them on the first
+  // day's decisions): held-out metrics, then one new prompt scored for every template.
+  {
+    const ModelTrainingReport m = engine.train_models();
+    std::cout << fmt::format("\n\npredictive models, trained on the newest {} logged decisions (80% fit, 20% held out):\n", m.rows);
+    if (m.metrics.contains("quality_predictor")) {
+      const auto& q = m.metrics["quality_predictor"];
+      std::cout << fmt::format("  quality_predictor   held-out RMSE {:.2f}, R2 {:.2f}, 90% interval coverage {:.0f}%\n",
+                               q["heldout_rmse"].get<double>(), q["heldout_r2"].get<double>(),
+                               100 * q["heldout_interval_coverage"].get<double>());
+    }
+    if (m.metrics.contains("template_classifier")) {
+      const auto& c = m.metrics["template_classifier"];
+      std::cout << fmt::format("  template_classifier held-out accuracy {:.2f} over {} templates (log loss {:.2f})\n",
+                               c["heldout_accuracy"].get<double>(), c["templates"].get<int>(), c["heldout_log_loss"].get<double>());
+    }
+    if (m.metrics.contains("success_net")) {
+      const auto& n = m.metrics["success_net"];
+      std::cout << fmt::format("  success_net         held-out accuracy {:.2f}, log loss {:.3f} (base rate {:.3f})\n",
+                               n["heldout_accuracy"].get<double>(), n["heldout_log_loss"].get<double>(),
+                               n["heldout_log_loss_of_base_rate"].get<double>());
+    }
+    for (const auto& why : m.skipped) std::cout << "  not trained: " << why << "\n";
+    const sim::SimPrompt p = host.prompt(clock.now_ms());
+    std::cout << fmt::format("  a new prompt (\"{}\"):\n", p.interaction["input_data"]["raw_prompt"].get<std::string>());
+    for (std::size_t t = 0; t < sim::template_ids().size(); ++t) {
+      const auto q = engine.predict_quality(p.interaction, sim::template_ids()[t]);
+      if (!q) break;
+      std::cout << fmt::format("    {:<18} predicted quality {:.1f} (90% interval {:.1f} .. {:.1f}), true mean {:.1f}\n",
+                               sim::template_ids()[t], q->predicted_quality, q->ci_low, q->ci_high,
+                               host.expected_quality(p, static_cast<int>(t)));
+    }
+  }
   std::cout << fmt::format("\n\nintegrity_check: {}\nthe database is {} — query it with: sqlite3 {} "
                            "'SELECT selected_template, count(*) FROM interactions GROUP BY 1'\n",
                            engine.integrity_check(), db, db);
