@@ -45,46 +45,21 @@ struct Table {
   int classes = 0;
 };
 
+/// The CSV with its label column renumbered 0 .. classes-1 in sorted order of the labels.
 Table read_table(const std::string& path, const std::string& label_column) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open");
-  std::string line;
-  if (!std::getline(in, line)) throw std::runtime_error(path + ": empty file (expected a header row)");
-  const std::vector<std::string> header = split_csv_line(line);
-  const std::size_t label_col = column_index(header, label_column, path);
-  std::vector<std::vector<double>> rows;
-  std::vector<long long> raw;
-  std::size_t row = 1;
-  while (std::getline(in, line)) {
-    ++row;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::vector<std::string> cells = split_csv_line(line);
-    if (cells.size() != header.size())
-      throw std::runtime_error(path + ": row " + std::to_string(row) + " has " + std::to_string(cells.size()) +
-                               " cells, expected " + std::to_string(header.size()));
-    std::vector<double> f;
-    for (std::size_t c = 0; c < cells.size(); ++c) {
-      const double v = parse_number(cells[c], path, row, header[c]);
-      if (c != label_col) {
-        f.push_back(v);
-        continue;
-      }
-      if (v != std::floor(v)) throw std::runtime_error(promptlearn::bench::where(path, row, header[c]) + ": \"" + cells[c] + "\" is not an integer class");
-      raw.push_back(static_cast<long long>(v));
-    }
-    rows.push_back(std::move(f));
-  }
-  if (rows.empty()) throw std::runtime_error(path + ": no data rows");
+  const promptlearn::bench::NumericCsv csv = promptlearn::bench::read_numeric_csv(path, label_column);
   std::map<long long, int> ids;
-  for (long long l : raw) ids.emplace(l, 0);
+  for (Eigen::Index r = 0; r < csv.y.size(); ++r) {
+    if (csv.y(r) != std::floor(csv.y(r)))
+      throw std::runtime_error(promptlearn::bench::where(path, static_cast<std::size_t>(r) + 2, label_column) + ": " +
+                               std::to_string(csv.y(r)) + " is not an integer class");
+    ids.emplace(static_cast<long long>(csv.y(r)), 0);
+  }
   Table t;
   for (auto& [l, id] : ids) id = t.classes++;
   if (t.classes < 2) throw std::runtime_error(path + ": need at least 2 classes in \"" + label_column + "\"");
-  t.X.resize(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(rows[0].size()));
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    for (std::size_t c = 0; c < rows[r].size(); ++c) t.X(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)) = rows[r][c];
-    t.y.push_back(ids[raw[r]]);
-  }
+  t.X = csv.X;
+  for (Eigen::Index r = 0; r < csv.y.size(); ++r) t.y.push_back(ids[static_cast<long long>(csv.y(r))]);
   return t;
 }
 

@@ -41,42 +41,7 @@ using promptlearn::bench::parse_number;
 using promptlearn::bench::split_csv_line;
 using Clock = std::chrono::steady_clock;
 
-struct Table {
-  std::vector<std::string> features;
-  Eigen::MatrixXd X;
-  Eigen::VectorXd y;
-};
-
-Table read_table(const std::string& path, const std::string& target) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open");
-  std::string line;
-  if (!std::getline(in, line)) throw std::runtime_error(path + ": empty file (expected a header row)");
-  const std::vector<std::string> header = split_csv_line(line);
-  const std::size_t t = column_index(header, target, path);
-  Table tab;
-  for (std::size_t c = 0; c < header.size(); ++c)
-    if (c != t) tab.features.push_back(header[c]);
-  std::vector<double> cells_x, cells_y;
-  std::size_t row = 1;
-  while (std::getline(in, line)) {
-    ++row;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::vector<std::string> cells = split_csv_line(line);
-    if (cells.size() != header.size())
-      throw std::runtime_error(path + ": row " + std::to_string(row) + " has " + std::to_string(cells.size()) +
-                               " cells, expected " + std::to_string(header.size()));
-    for (std::size_t c = 0; c < cells.size(); ++c) {
-      const double v = parse_number(cells[c], path, row, header[c]);
-      (c == t ? cells_y : cells_x).push_back(v);
-    }
-  }
-  if (cells_y.empty()) throw std::runtime_error(path + ": no data rows");
-  const auto n = static_cast<Eigen::Index>(cells_y.size()), d = static_cast<Eigen::Index>(tab.features.size());
-  tab.X = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(cells_x.data(), n, d);
-  tab.y = Eigen::Map<const Eigen::VectorXd>(cells_y.data(), n);
-  return tab;
-}
+using Table = promptlearn::bench::NumericCsv;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -120,7 +85,7 @@ int bench_gbm(int argc, char** argv) {
   const bool interval = promptlearn::bench::arg_int(argc, argv, "interval", 1) != 0;
   const std::vector<Baseline> baselines = read_baselines(arg(argc, argv, "baseline", ""));
 
-  const Table train = read_table(train_path, target), test = read_table(test_path, target);
+  const Table train = promptlearn::bench::read_numeric_csv(train_path, target), test = promptlearn::bench::read_numeric_csv(test_path, target);
   if (train.features != test.features) throw std::runtime_error(test_path + ": feature columns differ from " + train_path);
   const Eigen::Index n_test = test.X.rows();
   // Row-major copy so predict_one reads contiguous rows, as the engine's feature rows are.

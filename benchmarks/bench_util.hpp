@@ -1,7 +1,10 @@
 #pragma once
 // Helpers shared by the promptlearn_bench subcommands: option lookup and CSV reading.
+#include <Eigen/Core>
+
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -73,6 +76,45 @@ inline std::size_t column_index(const std::vector<std::string>& header, const st
     throw std::runtime_error(file + ": no column named \"" + name + "\" (columns: " + have + ")");
   }
   return static_cast<std::size_t>(it - header.begin());
+}
+
+/// A CSV of numbers with a header: the `target` column apart, every other column a feature.
+struct NumericCsv {
+  std::vector<std::string> features;  ///< feature column names, in file order
+  Eigen::MatrixXd X;
+  Eigen::VectorXd y;
+};
+
+/// Reads a numeric CSV. @throws std::runtime_error naming the file, row and column of a bad cell.
+inline NumericCsv read_numeric_csv(const std::string& path, const std::string& target) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot open");
+  std::string line;
+  if (!std::getline(in, line)) throw std::runtime_error(path + ": empty file (expected a header row)");
+  const std::vector<std::string> header = split_csv_line(line);
+  const std::size_t t = column_index(header, target, path);
+  NumericCsv tab;
+  for (std::size_t c = 0; c < header.size(); ++c)
+    if (c != t) tab.features.push_back(header[c]);
+  std::vector<double> cells_x, cells_y;
+  std::size_t row = 1;
+  while (std::getline(in, line)) {
+    ++row;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::vector<std::string> cells = split_csv_line(line);
+    if (cells.size() != header.size())
+      throw std::runtime_error(path + ": row " + std::to_string(row) + " has " + std::to_string(cells.size()) +
+                               " cells, expected " + std::to_string(header.size()));
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      const double v = parse_number(cells[c], path, row, header[c]);
+      (c == t ? cells_y : cells_x).push_back(v);
+    }
+  }
+  if (cells_y.empty()) throw std::runtime_error(path + ": no data rows");
+  const auto n = static_cast<Eigen::Index>(cells_y.size()), d = static_cast<Eigen::Index>(tab.features.size());
+  tab.X = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(cells_x.data(), n, d);
+  tab.y = Eigen::Map<const Eigen::VectorXd>(cells_y.data(), n);
+  return tab;
 }
 
 }  // namespace promptlearn::bench
