@@ -109,6 +109,22 @@ Data parse_rows(const std::vector<store::ModelDataRow>& rows) {
   return d;
 }
 
+/// The templates of rows `idx`.
+std::vector<std::string> templates_of(const Data& d, const std::vector<Eigen::Index>& idx) {
+  std::vector<std::string> ids;
+  for (Eigen::Index i : idx) ids.push_back(d.templates[static_cast<std::size_t>(i)]);
+  return ids;
+}
+
+/// The input rows (context + one-hot template) of rows `idx`.
+Eigen::MatrixXd design_matrix(const Data& d, const std::vector<Eigen::Index>& idx, const std::vector<std::string>& ids,
+                              const std::vector<std::string>& templates) {
+  Eigen::MatrixXd X(static_cast<Eigen::Index>(idx.size()), d.contexts.cols() + static_cast<Eigen::Index>(templates.size()));
+  for (std::size_t k = 0; k < idx.size(); ++k)
+    X.row(static_cast<Eigen::Index>(k)) = input_row(d.contexts.row(idx[k]).transpose(), templates, ids[k]).transpose();
+  return X;
+}
+
 std::vector<std::string> sorted_templates(const std::vector<std::string>& ids) {
   std::set<std::string> s(ids.begin(), ids.end());
   return {s.begin(), s.end()};
@@ -225,15 +241,10 @@ ModelTrainingReport ModelManager::train(TimeMs now) {
       skip(kQualityModel, fmt::format("{} rows with a quality score (need {})", idx.size(), kMinTrainingRows));
     } else {
       const auto t0 = std::chrono::steady_clock::now();
-      std::vector<std::string> ids;
-      for (Eigen::Index i : idx) ids.push_back(d.templates[static_cast<std::size_t>(i)]);
-      const std::vector<std::string> templates = sorted_templates(ids);
-      Eigen::MatrixXd X(static_cast<Eigen::Index>(idx.size()), dim + static_cast<Eigen::Index>(templates.size()));
+      const std::vector<std::string> ids = templates_of(d, idx), templates = sorted_templates(ids);
+      const Eigen::MatrixXd X = design_matrix(d, idx, ids, templates);
       Eigen::VectorXd y(X.rows());
-      for (std::size_t k = 0; k < idx.size(); ++k) {
-        X.row(static_cast<Eigen::Index>(k)) = input_row(d.contexts.row(idx[k]).transpose(), templates, ids[k]).transpose();
-        y(static_cast<Eigen::Index>(k)) = *d.quality[static_cast<std::size_t>(idx[k])];
-      }
+      for (std::size_t k = 0; k < idx.size(); ++k) y(static_cast<Eigen::Index>(k)) = *d.quality[static_cast<std::size_t>(idx[k])];
       const models::Split split = models::train_validation_split(X.rows(), 0.2, mt.random_seed);
       models::QualityPredictorParams p;
       p.gbm.validation_split = mt.validation_split;
@@ -273,8 +284,7 @@ ModelTrainingReport ModelManager::train(TimeMs now) {
     std::vector<Eigen::Index> idx;
     for (Eigen::Index i = 0; i < n; ++i)
       if (d.success[static_cast<std::size_t>(i)].value_or(false)) idx.push_back(i);
-    std::vector<std::string> ids;
-    for (Eigen::Index i : idx) ids.push_back(d.templates[static_cast<std::size_t>(i)]);
+    const std::vector<std::string> ids = templates_of(d, idx);
     const std::size_t distinct = sorted_templates(ids).size();
     models::CalibrationParams cp;
     cp.seed = mt.random_seed;
@@ -334,15 +344,10 @@ ModelTrainingReport ModelManager::train(TimeMs now) {
                                       positives, kMinTrainingRows));
     } else {
       const auto t0 = std::chrono::steady_clock::now();
-      std::vector<std::string> ids;
-      for (Eigen::Index i : idx) ids.push_back(d.templates[static_cast<std::size_t>(i)]);
-      const std::vector<std::string> templates = sorted_templates(ids);
-      Eigen::MatrixXd X(static_cast<Eigen::Index>(idx.size()), dim + static_cast<Eigen::Index>(templates.size()));
+      const std::vector<std::string> ids = templates_of(d, idx), templates = sorted_templates(ids);
+      const Eigen::MatrixXd X = design_matrix(d, idx, ids, templates);
       Eigen::VectorXd y(X.rows());
-      for (std::size_t k = 0; k < idx.size(); ++k) {
-        X.row(static_cast<Eigen::Index>(k)) = input_row(d.contexts.row(idx[k]).transpose(), templates, ids[k]).transpose();
-        y(static_cast<Eigen::Index>(k)) = *d.success[static_cast<std::size_t>(idx[k])] ? 1.0 : 0.0;
-      }
+      for (std::size_t k = 0; k < idx.size(); ++k) y(static_cast<Eigen::Index>(k)) = *d.success[static_cast<std::size_t>(idx[k])] ? 1.0 : 0.0;
       const models::Split split = models::train_validation_split(X.rows(), 0.2, mt.random_seed);
       models::MlpParams p;
       p.batch_size = mt.batch_size;
