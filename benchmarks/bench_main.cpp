@@ -190,6 +190,7 @@ int bench_cluster(int argc, char** argv);  // benchmarks/bench_cluster.cpp
 int bench_analyze(int argc, char** argv);  // benchmarks/bench_analyze.cpp
 int bench_gbm(int argc, char** argv);      // benchmarks/bench_gbm.cpp
 int bench_forest(int argc, char** argv);   // benchmarks/bench_forest.cpp
+int bench_bo(int argc, char** argv);       // benchmarks/bench_bo.cpp
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help") {
@@ -203,7 +204,9 @@ int main(int argc, char** argv) {
                  "                                 [--spread 0.07] [--naive-n 4000]\n"
                  "       promptlearn_bench analyze [--rows 1000000] [--days 30] [--db FILE]\n"
                  "       promptlearn_bench gbm --train FILE --test FILE --target NAME [--trees 200] [--depth 6] [--lr 0.1]\n"
-                 "       promptlearn_bench forest --csv FILE --label NAME [--folds 5]\n";
+                 "       promptlearn_bench forest --csv FILE --label NAME [--folds 5]\n"
+                 "       promptlearn_bench bo --function branin|hartmann6 | --cmd PROGRAM --dim D --bounds lo:hi,...\n"
+                 "                            [--evals 50] [--init 10] [--seeds 20]\n";
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
@@ -216,6 +219,7 @@ int main(int argc, char** argv) {
     if (cmd == "analyze") return bench_analyze(argc, argv);
     if (cmd == "gbm") return bench_gbm(argc, argv);
     if (cmd == "forest") return bench_forest(argc, argv);
+    if (cmd == "bo") return bench_bo(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "promptlearn_bench " << cmd << ": " << e.what() << "\n";
     return 1;
