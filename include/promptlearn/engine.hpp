@@ -14,6 +14,7 @@
 #include "promptlearn/features/extractor.hpp"
 #include "promptlearn/lifecycle/experiments.hpp"
 #include "promptlearn/lifecycle/model_manager.hpp"
+#include "promptlearn/lifecycle/tuning.hpp"
 #include "promptlearn/lifecycle/policy_manager.hpp"
 
 namespace promptlearn {
@@ -52,6 +53,7 @@ struct JobsReport {
   bool rolled_back = false;
   std::size_t patterns_written = 0;  ///< rows written by the pattern job (0 when it did not run)
   std::optional<ModelTrainingReport> models;  ///< the model retraining job, when it ran
+  std::optional<TuningReport> tuning;         ///< the selector tuning job, when it ran
 };
 nlohmann::json to_json(const JobsReport& r);
 
@@ -96,9 +98,11 @@ class LearningEngine {
   std::vector<RecordResult> record_batch(const std::vector<std::string>& json_lines);
 
   // ---- template selection
-  /// Adds a template version as a valid action (warm-started from its parent when one is named).
+  /// Adds a template version as a valid action (warm-started from its parent when one is named);
+  /// `metadata_json` (a JSON object) is stored with it, e.g. the genome and lineage of an evolved template.
   void register_template(const std::string& template_id, const std::string& version, const std::string& body,
-                         const std::string& parent_id = "", const std::string& parent_version = "");
+                         const std::string& parent_id = "", const std::string& parent_version = "",
+                         const std::string& metadata_json = "{}");
   /// Retires a template version; false if unknown.
   bool retire_template(const std::string& template_id, const std::string& version);
   /// Chooses the template for an interaction (a wire document with input_data) and logs the decision
@@ -142,6 +146,8 @@ class LearningEngine {
   /// Probability that the interaction succeeds with the template; nullopt before the model is trained.
   std::optional<double> predict_success(const nlohmann::json& interaction, const std::string& template_id);
   ModelManager& models() { return *models_; }
+  /// Ask/tell tuning studies kept in the file, and the selector tuning job (lifecycle/tuning.hpp).
+  Tuner& tuner() { return *tuner_; }
 
   // ---- analysis
   /// Pattern analysis of a window of stored interactions (frequency, correlations, template effect,
@@ -175,6 +181,7 @@ class LearningEngine {
   std::unique_ptr<PolicyManager> policy_;
   std::unique_ptr<ExperimentManager> experiments_;
   std::unique_ptr<ModelManager> models_;
+  std::unique_ptr<Tuner> tuner_;
 };
 
 }  // namespace promptlearn

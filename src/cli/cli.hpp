@@ -33,5 +33,6 @@ int run_jobs(const Args& args);
 int run_rollback(const Args& args);
 int run_ab(const Args& args);
 int run_analyze(const Args& args);
+int run_tune(const Args& args);
 
 }  // namespace promptlearn::cli

@@ -60,6 +60,10 @@ int run_demo(const Args& args) {
   options.clock = &clock;
   Config config = Config::defaults();
   config.learning.data_collection.mode = CollectionMode::buffered;
+  // The weekly tuning job with a smaller budget than the default 10 + 50 evaluations (each replays the
+  // whole log): the demo stays a few seconds long.
+  config.learning_strategies.parameter_optimization.parameters["initial_points"] = 8;
+  config.learning_strategies.parameter_optimization.parameters["n_iterations"] = 16;
   LearningEngine engine(db, config, options);
   for (const char* t : sim::template_ids()) engine.register_template(t, "1", std::string("template body: ") + t);
   sim::HostSimulator host(static_cast<std::uint64_t>(seed));
@@ -165,6 +169,22 @@ int run_demo(const Args& args) {
       ++n;
     }
     if (n == 0) std::cout << "  none yet (the gate needs enough held-out evidence of an improvement)\n";
+  }
+
+  std::cout << "\nweekly parameter tuning (Bayesian optimisation over an off-policy replay of the log; audit_log):\n";
+  {
+    store::Statement a(reader.db(), "SELECT timestamp, details FROM audit_log WHERE action = 'tuning' ORDER BY id");
+    int n = 0;
+    while (a.step()) {
+      const auto j = nlohmann::json::parse(a.column_text(1));
+      std::cout << fmt::format("  {} {} evaluations: best {} -> estimated reward {:.3f} (95% CI {:.3f} .. {:.3f}); "
+                               "configured parameters {:.3f}\n",
+                               a.column_text(0).substr(0, 10), j.value("evaluations", 0), j["best_params"].dump(),
+                               j.value("best_value", 0.0), j.value("best_ci_low", 0.0), j.value("best_ci_high", 0.0),
+                               j.value("configured_value", 0.0));
+      ++n;
+    }
+    if (n == 0) std::cout << "  none yet (the job waits for 200 held-out decisions with a reward)\n";
   }
 
   std::cout << "\nfeature extractor vs the generator's domains:";

@@ -135,7 +135,8 @@ void usage(std::ostream& out) {
          "  jobs      run the scheduled work that is due (learn, rollback watch, deployment gate)\n"
          "  rollback  restore the previous template-selection policy\n"
          "  ab        A/B experiments: create, assign, report, stop\n"
-         "  analyze   pattern analysis of a window: frequency, correlations, anomalies, drift, clusters, insights\n";
+         "  analyze   pattern analysis of a window: frequency, correlations, anomalies, drift, clusters, insights\n"
+         "  tune      Bayesian parameter tuning by ask and tell, the study kept in the file\n";
 }
 
 }  // namespace
@@ -163,6 +164,8 @@ int main(int argc, char** argv) {
     if (cmd == "ab")
       return run_ab(Args(argc, argv, 2, {"db", "create", "assign", "unit", "interaction", "report", "stop"}, {"human"}));
     if (cmd == "analyze") return run_analyze(Args(argc, argv, 2, {"db", "days", "now"}, {"persist", "human"}));
+    if (cmd == "tune")
+      return run_tune(Args(argc, argv, 2, {"db", "study", "space", "params", "value"}, {"ask", "tell", "status", "maximize"}));
     if (cmd == "demo") return run_demo(Args(argc, argv, 2, {"db", "days", "seed", "per-day", "config"}, {"quiet"}));
     std::cerr << "promptlearn: unknown command '" << cmd << "'\n";
     usage(std::cerr);

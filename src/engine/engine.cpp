@@ -34,12 +34,13 @@ LearningEngine::LearningEngine(const std::string& path, Config config, EngineOpt
   policy_ = std::make_unique<PolicyManager>(path_, *collector_, config_, *clock_);
   experiments_ = std::make_unique<ExperimentManager>(*collector_, config_, *clock_);
   models_ = std::make_unique<ModelManager>(*collector_, config_, *clock_);
+  tuner_ = std::make_unique<Tuner>(*collector_, *policy_, config_, *clock_);
 }
 
 void LearningEngine::register_template(const std::string& template_id, const std::string& version,
                                        const std::string& body, const std::string& parent_id,
-                                       const std::string& parent_version) {
-  policy_->register_template(template_id, version, body, parent_id, parent_version);
+                                       const std::string& parent_version, const std::string& metadata_json) {
+  policy_->register_template(template_id, version, body, parent_id, parent_version, metadata_json);
 }
 
 bool LearningEngine::retire_template(const std::string& template_id, const std::string& version) {
@@ -84,6 +85,7 @@ std::optional<TimeMs> period_of(Frequency f) {
 }
 
 constexpr const char* kModelsLastRun = "jobs.model_retraining.last_run";
+constexpr const char* kTuningLastRun = "jobs.parameter_tuning.last_run";
 
 /// True (and the run recorded in settings under `key`) when a job of period `period` is due at `now`: its
 /// last run is kept in the file, so the schedule holds across processes and restarts.
@@ -107,6 +109,7 @@ nlohmann::json to_json(const JobsReport& r) {
                   {"held_out", r.learn->held_out}, {"waiting", r.learn->waiting}};
   if (r.gate) j["gate"] = to_json(*r.gate);
   if (r.models) j["models"] = to_json(*r.models);
+  if (r.tuning) j["tuning"] = to_json(*r.tuning);
   return j;
 }
 
@@ -155,6 +158,22 @@ JobsReport LearningEngine::run_due_jobs(TimeMs now) {
     }
   } else {
     models_->refresh();
+  }
+  // Selector tuning per parameter_tuning_frequency (weekly by default); like retraining, a run counts
+  // only when it ran (enough held-out decisions), so a new file is retried at the next call.
+  if (auto period = period_of(config_.learning.optimization.parameter_tuning_frequency);
+      period && config_.learning.adaptive_refinement_enabled) {
+    const bool due = collector_->with_store([&](store::Store& st) {
+      auto last = st.setting(kTuningLastRun);
+      auto t = last ? try_parse_rfc3339(*last) : std::nullopt;
+      return !t || now - *t >= *period;
+    });
+    if (due) {
+      report.tuning = tuner_->tune_selector(now);
+      report.ran.push_back("tuning");
+      if (report.tuning->skipped.empty())
+        collector_->with_store([&](store::Store& st) { st.put_setting(kTuningLastRun, format_rfc3339(now), now); });
+    }
   }
   return report;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "promptlearn/core/error.hpp"
 #include "promptlearn/core/time.hpp"
@@ -148,7 +149,9 @@ std::vector<std::string> PolicyManager::templates() const { return snapshot()->p
 
 void PolicyManager::register_template(const std::string& template_id, const std::string& version,
                                       const std::string& body, const std::string& parent_id,
-                                      const std::string& parent_version) {
+                                      const std::string& parent_version, const std::string& metadata_json) {
+  if (!nlohmann::json::parse(metadata_json, nullptr, false).is_object())
+    throw ValidationError("metadata", "must be a JSON object");
   if (template_id.empty() || template_id.find('@') != std::string::npos)
     throw ValidationError("template_id", fmt::format("\"{}\" must be non-empty and contain no '@'", template_id));
   if (version.empty()) throw ValidationError("version", "must not be empty");
@@ -161,6 +164,7 @@ void PolicyManager::register_template(const std::string& template_id, const std:
     row.version = version;
     row.body = body;
     row.status = "active";
+    row.metadata = metadata_json;
     if (!parent_id.empty()) {
       row.parent_id = parent_id;
       row.parent_version = parent_version;
@@ -385,6 +389,60 @@ LearnReport PolicyManager::learn(TimeMs now) {
 }
 
 // ------------------------------------------------------------------------------------------ gate
+
+select::OpeEstimate PolicyManager::evaluate_parameters(const nlohmann::json& overrides) const {
+  const auto& ts = config_.learning_strategies.template_selection;
+  nlohmann::json params = ts.parameters.is_object() ? ts.parameters : nlohmann::json::object();
+  if (!overrides.is_object()) throw ConfigError("parameters", "must be a JSON object");
+  for (auto it = overrides.begin(); it != overrides.end(); ++it) params[it.key()] = it.value();
+  std::unique_ptr<select::Policy> policy =
+      select::make_policy(ts.algorithm, params, context_.dimension(), config_.learning.model_training.random_seed);
+  std::vector<store::DecisionRow> train, held;
+  std::vector<std::string> actions;
+  collector_.with_store([&](store::Store& st) {
+    actions = load_templates(st);
+    std::int64_t after = 0;
+    for (;;) {
+      auto chunk = st.learned_decisions(after, 50000);
+      if (chunk.empty()) break;
+      after = chunk.back().decision_id;
+      for (auto& d : chunk) (is_held_out(d.interaction_id) ? held : train).push_back(std::move(d));
+    }
+  });
+  if (held.size() > kEvaluateLast) held.erase(held.begin(), held.end() - static_cast<std::ptrdiff_t>(kEvaluateLast));
+  sync_actions(*policy, actions);
+  std::map<std::string, std::pair<double, double>> sums;  // action -> (n, reward sum): the DR reward model
+  double all_n = 0, all_sum = 0;
+  const std::set<std::string> known(actions.begin(), actions.end());
+  for (const auto& d : train) {
+    const Eigen::VectorXd x = vector_from_json(d.context, context_.dimension());
+    const std::string key = action_key(d.chosen_template, d.chosen_version);
+    if (x.size() != context_.dimension() || !known.count(key)) continue;
+    policy->update(x, key, *d.reward, d.propensity);
+    auto& [n, sum] = sums[key];
+    n += 1, sum += *d.reward, all_n += 1, all_sum += *d.reward;
+  }
+  const double overall = all_n > 0 ? all_sum / all_n : 0.5;
+  select::RewardModel model = [&](const select::LoggedDecision&, const std::string& action) {
+    auto it = sums.find(action);
+    return it == sums.end() || it->second.first == 0 ? overall : it->second.second / it->second.first;
+  };
+  std::vector<select::LoggedDecision> log;
+  Rng rng(config_.learning.model_training.random_seed);
+  for (const auto& d : held) {
+    Eigen::VectorXd x = vector_from_json(d.context, context_.dimension());
+    if (x.size() != context_.dimension()) continue;
+    select::LoggedDecision ld;
+    ld.context = std::move(x);
+    ld.chosen = action_key(d.chosen_template, d.chosen_version);
+    ld.reward = *d.reward;
+    ld.propensity = d.propensity;
+    ld.target = policy->distribution(ld.context, rng);
+    log.push_back(std::move(ld));
+  }
+  if (log.empty()) throw Error("evaluate_parameters: no held-out decisions with a reward yet");
+  return select::doubly_robust(log, model);
+}
 
 GateReport PolicyManager::gate(TimeMs now) {
   std::lock_guard<std::mutex> jobs(jobs_mu_);

@@ -400,6 +400,67 @@ void Store::put_model(const ModelRow& m) {
   st.run();
 }
 
+std::optional<std::string> Store::study_state(const std::string& name) {
+  auto& st = db_.cached("SELECT state FROM studies WHERE name = ?1");
+  st.bind(1, name);
+  std::optional<std::string> out;
+  if (st.step()) out = st.column_text(0);
+  st.reset();
+  return out;
+}
+
+void Store::put_study(const std::string& name, const std::string& state, TimeMs now) {
+  auto& st = db_.cached(
+      "INSERT INTO studies (name, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) "
+      "ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at");
+  st.bind(1, name).bind(2, state).bind(3, format_rfc3339(now));
+  st.run();
+}
+
+std::int64_t Store::insert_trial(const std::string& study, const std::string& params, TimeMs asked_at) {
+  auto& next = db_.cached("SELECT coalesce(max(trial), 0) + 1 FROM study_trials WHERE study = ?1");
+  next.bind(1, study);
+  next.step();
+  const std::int64_t trial = next.column_int64(0);
+  next.reset();
+  auto& st = db_.cached("INSERT INTO study_trials (study, trial, params, asked_at) VALUES (?1, ?2, ?3, ?4)");
+  st.bind(1, study).bind(2, trial).bind(3, params).bind(4, format_rfc3339(asked_at));
+  st.run();
+  return trial;
+}
+
+bool Store::tell_trial(const std::string& study, const std::string& params, double value, TimeMs told_at) {
+  auto& st = db_.cached(
+      "UPDATE study_trials SET value = ?3, told_at = ?4 WHERE study = ?1 AND trial = "
+      "(SELECT min(trial) FROM study_trials WHERE study = ?1 AND params = ?2 AND value IS NULL)");
+  st.bind(1, study).bind(2, params).bind(3, value).bind(4, format_rfc3339(told_at));
+  st.run();
+  return db_.changes() > 0;
+}
+
+std::vector<TrialRow> Store::trials(const std::string& study) {
+  auto& st = db_.cached("SELECT trial, params, value, asked_at, told_at FROM study_trials WHERE study = ?1 ORDER BY trial");
+  st.bind(1, study);
+  std::vector<TrialRow> out;
+  while (st.step()) {
+    TrialRow& t = out.emplace_back();
+    t.study = study;
+    t.trial = st.column_int64(0);
+    t.params = st.column_text(1);
+    if (!st.is_null(2)) t.value = st.column_double(2);
+    t.asked_at = try_parse_rfc3339(st.column_view(3)).value_or(0);
+    if (!st.is_null(4)) t.told_at = try_parse_rfc3339(st.column_view(4));
+  }
+  st.reset();
+  return out;
+}
+
+void Store::delete_trials(const std::string& study) {
+  auto& st = db_.cached("DELETE FROM study_trials WHERE study = ?1");
+  st.bind(1, study);
+  st.run();
+}
+
 std::int64_t Store::active_model_version(const std::string& name) {
   auto& st = db_.cached("SELECT max(version) FROM models WHERE name = ?1 AND status = 'active'");
   st.bind(1, name);

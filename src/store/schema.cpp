@@ -231,7 +231,27 @@ CREATE TABLE IF NOT EXISTS anomalies (
 CREATE INDEX IF NOT EXISTS anomalies_timestamp ON anomalies(timestamp);
 )SQL";
 
-constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5};
+// Version 6: tuning studies (optimize/bayesian.hpp): each study's full optimiser state, and its trials as
+// asked and told (the history a person reads; the state alone is what the optimiser needs).
+constexpr const char* kSchemaV6 = R"SQL(
+CREATE TABLE IF NOT EXISTS studies (
+  name       TEXT PRIMARY KEY NOT NULL,
+  state      TEXT NOT NULL,              -- JSON: BayesianOptimizer::to_json()
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS study_trials (
+  study     TEXT NOT NULL,
+  trial     INTEGER NOT NULL,            -- 1, 2, ... in the order asked
+  params    TEXT NOT NULL,               -- JSON object
+  value     REAL,                        -- NULL until told
+  asked_at  TEXT NOT NULL,
+  told_at   TEXT,
+  PRIMARY KEY (study, trial)
+) WITHOUT ROWID;
+)SQL";
+
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5, kSchemaV6};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion, "one migration per schema version");
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include "promptlearn/core/clock.hpp"
 #include "promptlearn/core/records.hpp"
 #include "promptlearn/select/context.hpp"
+#include "promptlearn/select/ope.hpp"
 #include "promptlearn/select/policy.hpp"
 #include "promptlearn/store/store.hpp"
 
@@ -88,9 +89,11 @@ class PolicyManager {
   PolicyManager(const std::string& path, Collector& collector, const Config& config, const Clock& clock);
 
   /// Adds a template version (status active) and makes it a valid action at once; `parent_id` /
-  /// `parent_version` name the template it was derived from (its statistics warm-start the new one).
+  /// `parent_version` name the template it was derived from (its statistics warm-start the new one);
+  /// `metadata_json` must be a JSON object (ValidationError "metadata" otherwise).
   void register_template(const std::string& template_id, const std::string& version, const std::string& body,
-                         const std::string& parent_id = "", const std::string& parent_version = "");
+                         const std::string& parent_id = "", const std::string& parent_version = "",
+                         const std::string& metadata_json = "{}");
   /// Retires a template version: it is never chosen again (its history is kept). False if unknown.
   bool retire_template(const std::string& template_id, const std::string& version);
   /// Active templates, as "id@version".
@@ -109,6 +112,12 @@ class PolicyManager {
   GateReport gate(TimeMs now);
   /// Runs the rollback test on the live version; true if it rolled back.
   bool watch(TimeMs now);
+  /// Off-policy value of the configured algorithm with `overrides` merged into its parameters (e.g.
+  /// {"alpha": 0.3}): a fresh policy trained on the learned training decisions (in order), scored by
+  /// the doubly robust estimator on the newest held-out decisions (never trained on). This is the
+  /// objective of parameter tuning: one call replays the log instead of waiting for a day of traffic.
+  /// @throws ConfigError for a bad parameter (naming it), StorageError
+  select::OpeEstimate evaluate_parameters(const nlohmann::json& overrides) const;
   /// Restores the previous checkpoint (the live version is retired). False when there is none.
   bool rollback(TimeMs now, const std::string& reason);
   /// Re-reads the active checkpoint and templates from the file (another process may have deployed).

@@ -18,7 +18,7 @@
 namespace promptlearn::store {
 
 /// The schema version this library writes (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 /// PRAGMA application_id of a promptlearn file ("Plrn").
 inline constexpr std::int64_t kApplicationId = 0x506C726E;
 
@@ -110,6 +110,16 @@ struct ModelDataRow {
   std::optional<double> acceptance;    ///< outcome acceptance_rate (0..1)
 };
 
+/// One trial of a tuning study (table `study_trials`, schema v6).
+struct TrialRow {
+  std::string study;
+  std::int64_t trial = 0;
+  std::string params;                  ///< JSON object
+  std::optional<double> value;         ///< set when told
+  TimeMs asked_at = 0;
+  std::optional<TimeMs> told_at;
+};
+
 /// Row counts of the main tables.
 struct TableCounts {
   std::int64_t interactions = 0, performance = 0, outcomes = 0, pending_events = 0, rejected_events = 0,
@@ -189,6 +199,18 @@ class Store {
   void set_model_status(const std::string& name, std::int64_t version, const std::string& status);
   /// Deletes the oldest retired checkpoints of `name` beyond `keep` (active and candidate rows are kept).
   void prune_models(const std::string& name, int keep);
+  // --- tuning studies (schema v6; src/store/repositories.cpp)
+  /// A study's optimiser state (JSON text), or nullopt when there is no such study.
+  std::optional<std::string> study_state(const std::string& name);
+  /// Creates or replaces a study's state.
+  void put_study(const std::string& name, const std::string& state, TimeMs now);
+  /// Records an asked trial; returns its number (1, 2, ...).
+  std::int64_t insert_trial(const std::string& study, const std::string& params, TimeMs asked_at);
+  /// Records the value of the oldest untold trial with exactly these params; false when there is none.
+  bool tell_trial(const std::string& study, const std::string& params, double value, TimeMs told_at);
+  std::vector<TrialRow> trials(const std::string& study);
+  /// Deletes a study's trials (the state row is kept).
+  void delete_trials(const std::string& study);
   /// The newest version of `name` with status active (0 when none).
   std::int64_t active_model_version(const std::string& name);
   /// The newest `limit` decisions that have a context and an outcome, newest first.
