@@ -3,11 +3,15 @@
 // algorithm recombines them into a template none of the seeds was; it enters the selector with its lineage.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "promptlearn/core/time.hpp"
 #include "promptlearn/lifecycle/evolution.hpp"
+#include "promptlearn/lifecycle/template_analytics.hpp"
+#include "promptlearn/optimize/pareto.hpp"
+#include "../src/cli/simulator.hpp"
 #include "promptlearn/store/store.hpp"
 #include "test_util.hpp"
 
@@ -129,4 +133,63 @@ TEST_CASE("evolution recombines logged section rewards into a better template wi
   const auto again = evolve_templates(engine, sp, model.as_fitness(), o);
   for (const auto& e : again)
     for (const auto& a : added) CHECK(e.genome_key != a.genome_key);
+}
+
+TEST_CASE("template trade-offs and rule observations come from the logs", "[e2e][evolution][pareto][rules]") {
+  test::TempDir dir;
+  const std::string db = dir.file("logs.db");
+  ManualClock clock(kStart);
+  EngineOptions eo;
+  eo.clock = &clock;
+  Config cfg = Config::defaults();
+  cfg.learning.data_collection.synchronous_commit = SynchronousCommit::normal;
+  cfg.learning.data_collection.mode = CollectionMode::buffered;
+  LearningEngine engine(db, cfg, eo);
+  sim::HostSimulator host(12, 20);
+  for (int i = 0; i < 1500; ++i) {
+    auto s = host.next(kStart + i * 60000);
+    REQUIRE(engine.record(s.interaction).accepted);
+    REQUIRE(engine.record(s.performance).accepted);
+    REQUIRE(engine.record(s.outcome).accepted);
+  }
+  const auto t = template_pareto(engine, 20);
+  REQUIRE(t.size() >= 3);
+  auto objectives = [](const TemplateTradeoff& x) {
+    return std::vector<double>{-x.mean_quality, x.mean_latency_ms, x.mean_prompt_length};
+  };
+  for (const auto& a : t) {
+    CHECK(a.interactions >= 20);
+    CHECK_FALSE(std::isnan(a.mean_latency_ms));
+    bool dominated = false;
+    for (const auto& b : t) dominated = dominated || optimize::dominates(objectives(b), objectives(a));
+    // Front 0 is exactly the set of templates no other template dominates.
+    CHECK((a.front == 0) == !dominated);
+    if (a.front > 0) {
+      bool by_better_front = false;
+      for (const auto& b : t) by_better_front = by_better_front || (b.front == a.front - 1 && optimize::dominates(objectives(b), objectives(a)));
+      CHECK(by_better_front);
+    }
+  }
+  // Rule observations: one per interaction with a quality; a rule's effect agrees with a hand count.
+  const auto obs = rule_observations(engine);
+  store::Store st(db);
+  CHECK(static_cast<std::int64_t>(obs.size()) ==
+        st.db().query_int("SELECT count(*) FROM outcomes WHERE response_quality_score IS NOT NULL"));
+  const std::string top = t.front().template_id;
+  optimize::Rule rule;
+  rule.name = "complex prompts get the top template";
+  rule.conditions = {{"complexity", optimize::RuleCondition::Op::ge, 6.0, ""}};
+  rule.action = "template:" + top;
+  const auto effect = optimize::rule_effectiveness({rule}, obs).at(0);
+  std::size_t matched = 0, followed = 0;
+  double sum_followed = 0;
+  for (const auto& o : obs) {
+    const auto it = o.numbers.find("complexity");
+    if (it == o.numbers.end() || it->second < 6.0) continue;
+    ++matched;
+    if (o.action_taken == rule.action) ++followed, sum_followed += o.reward;
+  }
+  CHECK(effect.matched == matched);
+  CHECK(effect.followed == followed);
+  if (followed > 0) CHECK(effect.mean_reward_followed == Approx(sum_followed / static_cast<double>(followed)));
 }
