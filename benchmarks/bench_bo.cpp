@@ -183,16 +183,9 @@ struct Baseline {
 
 std::vector<Baseline> read_baselines(const std::string& path) {
   std::vector<Baseline> out;
-  if (path.empty()) return out;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find('{') == std::string::npos) continue;
-    const nlohmann::json j = nlohmann::json::parse(line);
-    if (j.value("bench", "") == "bo" && j.contains("metric") && j.contains("value") && j["value"].is_number())
+  for (const nlohmann::json& j : promptlearn::bench::read_metric_lines(path))
+    if (j.value("bench", "") == "bo")
       out.push_back({j.value("impl", "?"), j.value("function", ""), j["metric"].get<std::string>(), j["value"].get<double>()});
-  }
   return out;
 }
 

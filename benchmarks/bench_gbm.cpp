@@ -52,16 +52,8 @@ struct Baseline {
 
 std::vector<Baseline> read_baselines(const std::string& path) {
   std::vector<Baseline> out;
-  if (path.empty()) return out;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find('{') == std::string::npos) continue;
-    const nlohmann::json j = nlohmann::json::parse(line);
-    if (j.contains("impl") && j.contains("metric") && j.contains("value") && j["value"].is_number())
-      out.push_back({j["impl"].get<std::string>(), j["metric"].get<std::string>(), j["value"].get<double>()});
-  }
+  for (const nlohmann::json& j : promptlearn::bench::read_metric_lines(path))
+    if (j.contains("impl")) out.push_back({j["impl"].get<std::string>(), j["metric"].get<std::string>(), j["value"].get<double>()});
   return out;
 }
 

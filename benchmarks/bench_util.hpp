@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the promptlearn_bench subcommands: option lookup and CSV reading.
 #include <Eigen/Core>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -115,6 +116,23 @@ inline NumericCsv read_numeric_csv(const std::string& path, const std::string& t
   tab.X = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(cells_x.data(), n, d);
   tab.y = Eigen::Map<const Eigen::VectorXd>(cells_y.data(), n);
   return tab;
+}
+
+/// The JSON objects of a file of benchmark output lines that carry a numeric "metric" value (lines
+/// without '{', such as a library's own log lines, are skipped); "" = none. For --baseline options.
+/// @throws std::runtime_error when the file cannot be opened, nlohmann::json::parse_error on a bad line.
+inline std::vector<nlohmann::json> read_metric_lines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  if (path.empty()) return out;
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot open");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find('{') == std::string::npos) continue;
+    nlohmann::json j = nlohmann::json::parse(line);
+    if (j.contains("metric") && j.contains("value") && j["value"].is_number()) out.push_back(std::move(j));
+  }
+  return out;
 }
 
 }  // namespace promptlearn::bench

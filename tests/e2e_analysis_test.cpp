@@ -27,8 +27,7 @@ constexpr TimeMs kStart = 1767571200000LL;  // 2026-01-05T00:00:00Z, a Monday
 constexpr TimeMs kHour = 3600000LL, kDay = 24 * kHour;
 
 Config fast_config() {
-  Config c = Config::defaults();
-  c.learning.data_collection.synchronous_commit = SynchronousCommit::normal;
+  Config c = test::fast_config();
   c.learning.data_collection.mode = CollectionMode::buffered;
   return c;
 }

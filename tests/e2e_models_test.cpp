@@ -23,17 +23,9 @@ constexpr TimeMs kDay = 86400000;
 const TimeMs kStart = *try_parse_rfc3339("2026-01-05T00:00:00Z");
 
 Config fast_config() {
-  Config c = Config::defaults();
-  c.learning.data_collection.synchronous_commit = SynchronousCommit::normal;
+  Config c = test::fast_config();
   c.learning.model_training.max_epochs = 40;  // the success net: enough for this data, keeps the test short
   return c;
-}
-
-int template_index(const std::string& id) {
-  const auto& ids = sim::template_ids();
-  for (std::size_t i = 0; i < ids.size(); ++i)
-    if (id == ids[i]) return static_cast<int>(i);
-  return -1;
 }
 
 /// One simulated day: record -> select -> outcome per prompt, then run_due_jobs.
@@ -44,7 +36,7 @@ JobsReport simulate_day(LearningEngine& engine, ManualClock& clock, sim::HostSim
     sim::SimPrompt p = host.prompt(clock.now_ms());
     REQUIRE(engine.record(p.interaction).accepted);
     const Decision d = engine.select_template(p.interaction);
-    REQUIRE(engine.record(host.outcome(p, template_index(d.chosen.template_id))).accepted);
+    REQUIRE(engine.record(host.outcome(p, sim::template_index(d.chosen.template_id))).accepted);
   }
   clock.set(day_start + kDay - 1);
   JobsReport r = engine.run_due_jobs(clock.now_ms());

@@ -22,11 +22,7 @@ namespace {
 constexpr TimeMs kDay = 86400000;
 const TimeMs kStart = *try_parse_rfc3339("2026-01-05T00:00:00Z");
 
-Config fast_config() {
-  Config c = Config::defaults();
-  c.learning.data_collection.synchronous_commit = SynchronousCommit::normal;  // tests: fsync is not the subject
-  return c;
-}
+Config fast_config() { return test::fast_config(); }
 
 void register_sim_templates(LearningEngine& engine) {
   for (const char* t : sim::template_ids()) engine.register_template(t, "1", std::string("body of ") + t);
@@ -63,13 +59,6 @@ std::pair<std::int64_t, std::string> deploy_inverted_policy(const std::string& d
   return {sabotaged.version, sabotaged.state};
 }
 
-int template_index(const std::string& id) {
-  const auto& ids = sim::template_ids();
-  for (std::size_t i = 0; i < ids.size(); ++i)
-    if (id == ids[i]) return static_cast<int>(i);
-  return -1;
-}
-
 /// Expected quality (0-10) per day of the engine's choices, of random choices and of the oracle.
 struct DayScore {
   double chosen = 0, random = 0, oracle = 0;
@@ -88,7 +77,7 @@ std::vector<DayScore> simulate(LearningEngine& engine, ManualClock& clock, sim::
       sim::SimPrompt p = host.prompt(clock.now_ms());
       REQUIRE(engine.record(p.interaction).accepted);
       Decision d = engine.select_template(p.interaction);
-      int t = template_index(d.chosen.template_id);
+      int t = sim::template_index(d.chosen.template_id);
       REQUIRE(t >= 0);
       s.chosen += host.expected_quality(p, t);
       s.random += host.random_quality(p);
@@ -249,7 +238,7 @@ TEST_CASE("two processes learning from one file learn each decision exactly once
     auto p = host.prompt(clock.now_ms());
     e.record(p.interaction);
     auto d = e.select_template(p.interaction);
-    e.record(host.outcome(p, template_index(d.chosen.template_id)));
+    e.record(host.outcome(p, sim::template_index(d.chosen.template_id)));
   }
   auto ra = a.policy().learn(clock.now_ms());
   auto rb = b.policy().learn(clock.now_ms());
@@ -283,7 +272,7 @@ TEST_CASE("the gate never deploys a truly worse candidate (100 seeds)", "[e2e][s
       auto p = host.prompt(clock.now_ms());
       engine.record(p.interaction);
       auto d = engine.select_template(p.interaction);
-      engine.record(host.outcome(p, template_index(d.chosen.template_id)));
+      engine.record(host.outcome(p, sim::template_index(d.chosen.template_id)));
     }
     engine.policy().learn(clock.now_ms());
     {
@@ -424,7 +413,7 @@ TEST_CASE("personalisation: users whose best templates differ get different choi
     Eigen::VectorXd x = engine.policy().context_for(parse_event(p.interaction));
     auto est = linear->estimates(x);
     std::size_t best = static_cast<std::size_t>(std::max_element(est.begin(), est.end()) - est.begin());
-    chosen += host.expected_quality(p, template_index(split_action(actions[best]).first));
+    chosen += host.expected_quality(p, sim::template_index(split_action(actions[best]).first));
     auto& sums = domain_sums[p.domain];
     sums.resize(K, 0.0);
     for (std::size_t t = 0; t < K; ++t) sums[t] += host.expected_quality(p, static_cast<int>(t));
@@ -470,7 +459,7 @@ TEST_CASE("apprentice mode imitates the host until a learned policy is shown bet
         ++learned_decisions;
       }
       engine.record(p.interaction);
-      engine.record(host.outcome(p, template_index(d.chosen.template_id)));
+      engine.record(host.outcome(p, sim::template_index(d.chosen.template_id)));
     }
     clock.set(day_start + kDay - 1);
     auto r = engine.run_due_jobs(clock.now_ms());

@@ -24,11 +24,7 @@ namespace {
 constexpr TimeMs kDay = 86400000;
 const TimeMs kStart = *try_parse_rfc3339("2026-01-05T00:00:00Z");
 
-Config fast_config() {
-  Config c = Config::defaults();
-  c.learning.data_collection.synchronous_commit = SynchronousCommit::normal;
-  return c;
-}
+Config fast_config() { return test::fast_config(); }
 
 const json kSpace = json::parse(R"({"parameters": [
   {"name": "x", "kind": "continuous", "low": 0, "high": 1},
@@ -40,13 +36,6 @@ double objective(const json& p) {
   const double x = p.at("x").get<double>();
   const double n = p.at("n").get<double>();
   return (x - 0.3) * (x - 0.3) + 0.01 * (n - 6) * (n - 6) + (p.at("mode") == "fast" ? 0.0 : 0.5);
-}
-
-int template_index(const std::string& id) {
-  const auto& ids = sim::template_ids();
-  for (std::size_t i = 0; i < ids.size(); ++i)
-    if (id == ids[i]) return static_cast<int>(i);
-  return -1;
 }
 
 }  // namespace
@@ -177,7 +166,7 @@ TEST_CASE("the weekly selector tuning job replays the log and records its recomm
       sim::SimPrompt p = host.prompt(clock.now_ms());
       REQUIRE(engine.record(p.interaction).accepted);
       const Decision d = engine.select_template(p.interaction);
-      REQUIRE(engine.record(host.outcome(p, template_index(d.chosen.template_id))).accepted);
+      REQUIRE(engine.record(host.outcome(p, sim::template_index(d.chosen.template_id))).accepted);
     }
     clock.set(day_start + kDay - 1);
     const JobsReport r = engine.run_due_jobs(clock.now_ms());

@@ -12,7 +12,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "promptlearn/config.hpp"
+
 namespace promptlearn::test {
+
+/// The default configuration with commits that do not fsync (tests: durability is not the subject here;
+/// tests/durability_test.cpp is about it).
+inline Config fast_config() {
+  Config c = Config::defaults();
+  c.learning.data_collection.synchronous_commit = SynchronousCommit::normal;
+  return c;
+}
 
 /// A fresh temporary folder, removed with its contents when the object goes.
 class TempDir {

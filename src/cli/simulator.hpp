@@ -71,6 +71,14 @@ inline const std::vector<const char*>& template_ids() {
   return kTemplates;
 }
 
+/// Index of a template id in template_ids() (-1 when it is not one).
+inline int template_index(const std::string& id) {
+  const auto& ids = template_ids();
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    if (id == ids[i]) return static_cast<int>(i);
+  return -1;
+}
+
 struct SimUser {
   std::string id;
   int favourite_domain;

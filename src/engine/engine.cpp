@@ -140,40 +140,32 @@ JobsReport LearningEngine::run_due_jobs(TimeMs now) {
       report.ran.push_back("patterns");
     }
   }
-  // Model retraining per model_retraining_frequency. The run is recorded only when a model was trained,
-  // so a file without enough data yet is retried at the next call, not a period later.
-  if (auto period = period_of(config_.learning.model_training.model_retraining_frequency)) {
-    const bool due = collector_->with_store([&](store::Store& st) {
-      auto last = st.setting(kModelsLastRun);
+  // Model retraining and selector tuning: a run is recorded only when it did something (a model trained,
+  // enough held-out decisions to tune on), so a file without enough data yet is retried at the next call,
+  // not a period later.
+  auto due = [&](const char* key, TimeMs period) {
+    return collector_->with_store([&](store::Store& st) {
+      auto last = st.setting(key);
       auto t = last ? try_parse_rfc3339(*last) : std::nullopt;
-      return !t || now - *t >= *period;
+      return !t || now - *t >= period;
     });
-    if (due) {
-      report.models = models_->train(now);
-      report.ran.push_back("models");
-      if (!report.models->trained.empty())
-        collector_->with_store([&](store::Store& st) { st.put_setting(kModelsLastRun, format_rfc3339(now), now); });
-    } else {
-      models_->refresh();  // another process may have trained
-    }
+  };
+  auto record_run = [&](const char* key) {
+    collector_->with_store([&](store::Store& st) { st.put_setting(key, format_rfc3339(now), now); });
+  };
+  const auto retrain = period_of(config_.learning.model_training.model_retraining_frequency);
+  if (retrain && due(kModelsLastRun, *retrain)) {
+    report.models = models_->train(now);
+    report.ran.push_back("models");
+    if (!report.models->trained.empty()) record_run(kModelsLastRun);
   } else {
-    models_->refresh();
+    models_->refresh();  // another process may have trained
   }
-  // Selector tuning per parameter_tuning_frequency (weekly by default); like retraining, a run counts
-  // only when it ran (enough held-out decisions), so a new file is retried at the next call.
-  if (auto period = period_of(config_.learning.optimization.parameter_tuning_frequency);
-      period && config_.learning.adaptive_refinement_enabled) {
-    const bool due = collector_->with_store([&](store::Store& st) {
-      auto last = st.setting(kTuningLastRun);
-      auto t = last ? try_parse_rfc3339(*last) : std::nullopt;
-      return !t || now - *t >= *period;
-    });
-    if (due) {
-      report.tuning = tuner_->tune_selector(now);
-      report.ran.push_back("tuning");
-      if (report.tuning->skipped.empty())
-        collector_->with_store([&](store::Store& st) { st.put_setting(kTuningLastRun, format_rfc3339(now), now); });
-    }
+  const auto tune = period_of(config_.learning.optimization.parameter_tuning_frequency);
+  if (tune && config_.learning.adaptive_refinement_enabled && due(kTuningLastRun, *tune)) {
+    report.tuning = tuner_->tune_selector(now);
+    report.ran.push_back("tuning");
+    if (report.tuning->skipped.empty()) record_run(kTuningLastRun);
   }
   return report;
 }
