@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <exception>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -231,11 +232,18 @@ TEST_CASE("analyze gives the same report whatever runs its tasks (threads, rever
   CHECK(batches == 1);
   CHECK(ran >= 8);
   CHECK(pp::to_json(r).dump() == pp::to_json(standard_report()).dump());
-  // A task's exception reaches the caller through the runner.
-  pp::AnalysisParams bad_events_params = listing_all();
+  // A task's exception reaches the caller through the runner (an infinite latency is found by the
+  // anomaly task, a quality outside [0, 10] by the frequency task), naming the event.
   std::vector<pp::EventRecord> bad = {p.events.begin(), p.events.begin() + 100};
-  bad[50].quality = 11;
-  CHECK_THROWS_AS(pp::analyze(bad, kStart, kStart + kDays * kDay, bad_events_params, threads), promptlearn::ValidationError);
+  bad[50].total_processing_ms = std::numeric_limits<double>::infinity();
+  const std::size_t batches_before = batches;
+  CHECK_THROWS_WITH(pp::analyze(bad, kStart, kStart + kDays * kDay, listing_all(), threads),
+                    "events[50].total_processing_time_ms: inf is not a finite number");
+  CHECK(batches == batches_before + 1);
+  bad[50].total_processing_ms = 10;
+  bad[60].quality = 11;
+  CHECK_THROWS_WITH(pp::analyze(bad, kStart, kStart + kDays * kDay, listing_all(), threads),
+                    Catch::Contains("events[60].quality: 11 is outside [0, 10]"));
 }
 
 TEST_CASE("analyze finds the planted peak hours", "[analysis]") {
