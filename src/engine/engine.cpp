@@ -89,12 +89,17 @@ constexpr const char* kTuningLastRun = "jobs.parameter_tuning.last_run";
 
 /// True (and the run recorded in settings under `key`) when a job of period `period` is due at `now`: its
 /// last run is kept in the file, so the schedule holds across processes and restarts.
+/// True when the job whose last run is kept in settings under `key` is due at `now`.
+bool due_at(store::Store& st, const std::string& key, TimeMs period, TimeMs now) {
+  auto last = st.setting(key);
+  auto t = last ? try_parse_rfc3339(*last) : std::nullopt;
+  return !t || now - *t >= period;
+}
+
 bool claim_due(Collector& collector, const std::string& key, TimeMs period, TimeMs now) {
   return collector.with_store([&](store::Store& st) {
     store::Transaction tx(st.db());
-    auto last = st.setting(key);
-    auto t = last ? try_parse_rfc3339(*last) : std::nullopt;
-    if (t && now - *t < period) return false;
+    if (!due_at(st, key, period, now)) return false;
     st.put_setting(key, format_rfc3339(now), now);
     tx.commit();
     return true;
@@ -144,11 +149,7 @@ JobsReport LearningEngine::run_due_jobs(TimeMs now) {
   // enough held-out decisions to tune on), so a file without enough data yet is retried at the next call,
   // not a period later.
   auto due = [&](const char* key, TimeMs period) {
-    return collector_->with_store([&](store::Store& st) {
-      auto last = st.setting(key);
-      auto t = last ? try_parse_rfc3339(*last) : std::nullopt;
-      return !t || now - *t >= period;
-    });
+    return collector_->with_store([&](store::Store& st) { return due_at(st, key, period, now); });
   };
   auto record_run = [&](const char* key) {
     collector_->with_store([&](store::Store& st) { st.put_setting(key, format_rfc3339(now), now); });

@@ -390,58 +390,77 @@ LearnReport PolicyManager::learn(TimeMs now) {
 
 // ------------------------------------------------------------------------------------------ gate
 
+void PolicyManager::learned_split(store::Store& st, std::vector<store::DecisionRow>* train,
+                                  std::vector<store::DecisionRow>& held) const {
+  std::int64_t after = 0;
+  for (;;) {
+    auto chunk = st.learned_decisions(after, 50000);
+    if (chunk.empty()) break;
+    after = chunk.back().decision_id;
+    for (auto& d : chunk) {
+      if (is_held_out(d.interaction_id)) held.push_back(std::move(d));
+      else if (train) train->push_back(std::move(d));
+    }
+  }
+  // The newest held-out decisions: never trained on.
+  if (held.size() > kEvaluateLast) held.erase(held.begin(), held.end() - static_cast<std::ptrdiff_t>(kEvaluateLast));
+}
+
+PolicyManager::ReplayLog PolicyManager::replay_log() const {
+  std::vector<store::DecisionRow> train, held;
+  ReplayLog log;
+  collector_.with_store([&](store::Store& st) {
+    log.actions = load_templates(st);
+    learned_split(st, &train, held);
+  });
+  auto parsed = [&](const std::vector<store::DecisionRow>& rows, std::vector<select::LoggedDecision>& out) {
+    for (const auto& d : rows) {
+      Eigen::VectorXd x = vector_from_json(d.context, context_.dimension());
+      if (x.size() != context_.dimension()) continue;
+      select::LoggedDecision ld;
+      ld.context = std::move(x);
+      ld.chosen = action_key(d.chosen_template, d.chosen_version);
+      ld.reward = *d.reward;
+      ld.propensity = d.propensity;
+      out.push_back(std::move(ld));
+    }
+  };
+  parsed(train, log.train);
+  parsed(held, log.held);
+  return log;
+}
+
 select::OpeEstimate PolicyManager::evaluate_parameters(const nlohmann::json& overrides) const {
+  return evaluate_parameters(overrides, replay_log());
+}
+
+select::OpeEstimate PolicyManager::evaluate_parameters(const nlohmann::json& overrides, const ReplayLog& log) const {
   const auto& ts = config_.learning_strategies.template_selection;
   nlohmann::json params = ts.parameters.is_object() ? ts.parameters : nlohmann::json::object();
   if (!overrides.is_object()) throw ConfigError("parameters", "must be a JSON object");
   for (auto it = overrides.begin(); it != overrides.end(); ++it) params[it.key()] = it.value();
   std::unique_ptr<select::Policy> policy =
       select::make_policy(ts.algorithm, params, context_.dimension(), config_.learning.model_training.random_seed);
-  std::vector<store::DecisionRow> train, held;
-  std::vector<std::string> actions;
-  collector_.with_store([&](store::Store& st) {
-    actions = load_templates(st);
-    std::int64_t after = 0;
-    for (;;) {
-      auto chunk = st.learned_decisions(after, 50000);
-      if (chunk.empty()) break;
-      after = chunk.back().decision_id;
-      for (auto& d : chunk) (is_held_out(d.interaction_id) ? held : train).push_back(std::move(d));
-    }
-  });
-  if (held.size() > kEvaluateLast) held.erase(held.begin(), held.end() - static_cast<std::ptrdiff_t>(kEvaluateLast));
-  sync_actions(*policy, actions);
+  sync_actions(*policy, log.actions);
   std::map<std::string, std::pair<double, double>> sums;  // action -> (n, reward sum): the DR reward model
   double all_n = 0, all_sum = 0;
-  const std::set<std::string> known(actions.begin(), actions.end());
-  for (const auto& d : train) {
-    const Eigen::VectorXd x = vector_from_json(d.context, context_.dimension());
-    const std::string key = action_key(d.chosen_template, d.chosen_version);
-    if (x.size() != context_.dimension() || !known.count(key)) continue;
-    policy->update(x, key, *d.reward, d.propensity);
-    auto& [n, sum] = sums[key];
-    n += 1, sum += *d.reward, all_n += 1, all_sum += *d.reward;
+  const std::set<std::string> known(log.actions.begin(), log.actions.end());
+  for (const auto& d : log.train) {
+    if (!known.count(d.chosen)) continue;
+    policy->update(d.context, d.chosen, d.reward, d.propensity);
+    auto& [n, sum] = sums[d.chosen];
+    n += 1, sum += d.reward, all_n += 1, all_sum += d.reward;
   }
   const double overall = all_n > 0 ? all_sum / all_n : 0.5;
   select::RewardModel model = [&](const select::LoggedDecision&, const std::string& action) {
     auto it = sums.find(action);
     return it == sums.end() || it->second.first == 0 ? overall : it->second.second / it->second.first;
   };
-  std::vector<select::LoggedDecision> log;
+  if (log.held.empty()) throw Error("evaluate_parameters: no held-out decisions with a reward yet");
+  std::vector<select::LoggedDecision> scored = log.held;
   Rng rng(config_.learning.model_training.random_seed);
-  for (const auto& d : held) {
-    Eigen::VectorXd x = vector_from_json(d.context, context_.dimension());
-    if (x.size() != context_.dimension()) continue;
-    select::LoggedDecision ld;
-    ld.context = std::move(x);
-    ld.chosen = action_key(d.chosen_template, d.chosen_version);
-    ld.reward = *d.reward;
-    ld.propensity = d.propensity;
-    ld.target = policy->distribution(ld.context, rng);
-    log.push_back(std::move(ld));
-  }
-  if (log.empty()) throw Error("evaluate_parameters: no held-out decisions with a reward yet");
-  return select::doubly_robust(log, model);
+  for (auto& ld : scored) ld.target = policy->distribution(ld.context, rng);
+  return select::doubly_robust(scored, model);
 }
 
 GateReport PolicyManager::gate(TimeMs now) {
@@ -472,17 +491,8 @@ GateReport PolicyManager::gate(TimeMs now) {
     std::unique_ptr<select::Policy> cand = load_state(cand_row->state);
     sync_actions(*cand, load_templates(st));
 
-    // The newest held-out decisions: never trained on.
     std::vector<store::DecisionRow> held;
-    std::int64_t after = 0;
-    for (;;) {
-      auto chunk = st.learned_decisions(after, 50000);
-      if (chunk.empty()) break;
-      after = chunk.back().decision_id;
-      for (auto& d : chunk)
-        if (is_held_out(d.interaction_id)) held.push_back(std::move(d));
-    }
-    if (held.size() > kEvaluateLast) held.erase(held.begin(), held.end() - static_cast<std::ptrdiff_t>(kEvaluateLast));
+    learned_split(st, nullptr, held);
 
     std::vector<select::LoggedDecision> live_log, cand_log;
     Rng rng(config_.learning.model_training.random_seed);

@@ -139,33 +139,26 @@ TuningReport Tuner::tune_selector(TimeMs now) {
     r.skipped = fmt::format("no tunable parameters known for '{}'", algorithm);
     return r;
   }
-  select::OpeEstimate configured;
-  try {
-    configured = policy_.evaluate_parameters(nlohmann::json::object());
-  } catch (const ConfigError&) {
-    throw;
-  } catch (const StorageError&) {
-    throw;
-  } catch (const Error&) {
-    configured.n = 0;  // no held-out decision with a reward yet
-  }
-  if (configured.n < kMinHeldOut) {
-    r.skipped = fmt::format("{} held-out decisions with a reward, {} needed", configured.n, kMinHeldOut);
+  // The log is read and parsed once; every evaluation replays it.
+  const PolicyManager::ReplayLog log = policy_.replay_log();
+  if (log.held.size() < kMinHeldOut) {
+    r.skipped = fmt::format("{} held-out decisions with a reward, {} needed", log.held.size(), kMinHeldOut);
     return r;
   }
+  const select::OpeEstimate configured = policy_.evaluate_parameters(nlohmann::json::object(), log);
   r.configured_value = configured.value;
   optimize::BayesianOptimizer opt(space, bo_params(config_, /*maximize=*/true));
   std::vector<std::pair<nlohmann::json, double>> told;
   while (!opt.done()) {
     const nlohmann::json params = opt.ask();
-    const double value = policy_.evaluate_parameters(params).value;
+    const double value = policy_.evaluate_parameters(params, log).value;
     opt.tell(params, value);
     told.emplace_back(params, value);
   }
   r.evaluations = opt.evaluations();
   const auto best = opt.best();
   r.best_params = best->first;
-  const select::OpeEstimate b = policy_.evaluate_parameters(best->first);
+  const select::OpeEstimate b = policy_.evaluate_parameters(best->first, log);
   r.best_value = b.value;
   r.best_ci_low = b.ci_low;
   r.best_ci_high = b.ci_high;

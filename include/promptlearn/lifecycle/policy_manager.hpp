@@ -118,6 +118,15 @@ class PolicyManager {
   /// objective of parameter tuning: one call replays the log instead of waiting for a day of traffic.
   /// @throws ConfigError for a bad parameter (naming it), StorageError
   select::OpeEstimate evaluate_parameters(const nlohmann::json& overrides) const;
+  /// The learned decisions as evaluate_parameters replays them (contexts parsed once): the training ones
+  /// in order, the newest held-out ones, and the active actions.
+  struct ReplayLog {
+    std::vector<select::LoggedDecision> train, held;
+    std::vector<std::string> actions;
+  };
+  ReplayLog replay_log() const;
+  /// evaluate_parameters on a log read once: a tuning run evaluates many parameter sets on one log.
+  select::OpeEstimate evaluate_parameters(const nlohmann::json& overrides, const ReplayLog& log) const;
   /// Restores the previous checkpoint (the live version is retired). False when there is none.
   bool rollback(TimeMs now, const std::string& reason);
   /// Re-reads the active checkpoint and templates from the file (another process may have deployed).
@@ -135,6 +144,9 @@ class PolicyManager {
   std::shared_ptr<const Snapshot> snapshot() const { return std::atomic_load(&live_); }
   void publish(std::shared_ptr<select::Policy> policy, std::int64_t version);
   std::unique_ptr<select::Policy> fresh_policy() const;
+  /// Learned decisions by the held-out hash: `held` gets the newest kEvaluateLast held-out ones, `train`
+  /// (when given) the others, both in decision order.
+  void learned_split(store::Store& st, std::vector<store::DecisionRow>* train, std::vector<store::DecisionRow>& held) const;
   /// The apprentice's distribution when apprentice mode applies to this interaction.
   std::optional<select::Distribution> apprentice_distribution(const Event& e, const std::vector<std::string>& actions,
                                                               std::int64_t live_version) const;
