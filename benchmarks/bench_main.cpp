@@ -191,6 +191,8 @@ int bench_analyze(int argc, char** argv);  // benchmarks/bench_analyze.cpp
 int bench_gbm(int argc, char** argv);      // benchmarks/bench_gbm.cpp
 int bench_forest(int argc, char** argv);   // benchmarks/bench_forest.cpp
 int bench_bo(int argc, char** argv);       // benchmarks/bench_bo.cpp
+int bench_monitor(int argc, char** argv);  // benchmarks/bench_monitor.cpp
+int bench_scrub(int argc, char** argv);    // benchmarks/bench_scrub.cpp
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help") {
@@ -206,7 +208,9 @@ int main(int argc, char** argv) {
                  "       promptlearn_bench gbm --train FILE --test FILE --target NAME [--trees 200] [--depth 6] [--lr 0.1]\n"
                  "       promptlearn_bench forest --csv FILE --label NAME [--folds 5]\n"
                  "       promptlearn_bench bo --function branin|hartmann6 | --cmd PROGRAM --dim D --bounds lo:hi,...\n"
-                 "                            [--evals 50] [--init 10] [--seeds 20]\n";
+                 "                            [--evals 50] [--init 10] [--seeds 20]\n"
+                 "       promptlearn_bench monitor [--values 1000000] [--seed 1]\n"
+                 "       promptlearn_bench scrub --file FILE [--repeat 1]\n";
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
@@ -220,6 +224,8 @@ int main(int argc, char** argv) {
     if (cmd == "gbm") return bench_gbm(argc, argv);
     if (cmd == "forest") return bench_forest(argc, argv);
     if (cmd == "bo") return bench_bo(argc, argv);
+    if (cmd == "monitor") return bench_monitor(argc, argv);
+    if (cmd == "scrub") return bench_scrub(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "promptlearn_bench " << cmd << ": " << e.what() << "\n";
     return 1;

@@ -34,5 +34,7 @@ int run_rollback(const Args& args);
 int run_ab(const Args& args);
 int run_analyze(const Args& args);
 int run_tune(const Args& args);
+int run_scrub(const Args& args);
+int run_backup(const Args& args);
 
 }  // namespace promptlearn::cli

@@ -136,7 +136,9 @@ void usage(std::ostream& out) {
          "  rollback  restore the previous template-selection policy\n"
          "  ab        A/B experiments: create, assign, report, stop\n"
          "  analyze   pattern analysis of a window: frequency, correlations, anomalies, drift, clusters, insights\n"
-         "  tune      Bayesian parameter tuning by ask and tell, the study kept in the file\n";
+         "  tune      Bayesian parameter tuning by ask and tell, the study kept in the file\n"
+         "  scrub     replace PII and secrets in stdin's lines by typed placeholders (same line count out)\n"
+         "  backup    copy a database file consistently while other processes write to it\n";
 }
 
 }  // namespace
@@ -166,6 +168,8 @@ int main(int argc, char** argv) {
     if (cmd == "analyze") return run_analyze(Args(argc, argv, 2, {"db", "days", "now"}, {"persist", "human"}));
     if (cmd == "tune")
       return run_tune(Args(argc, argv, 2, {"db", "study", "space", "params", "value"}, {"ask", "tell", "status", "maximize"}));
+    if (cmd == "scrub") return run_scrub(Args(argc, argv, 2, {"kinds"}, {"stats"}));
+    if (cmd == "backup") return run_backup(Args(argc, argv, 2, {"db", "o", "restore"}, {"human"}));
     if (cmd == "demo") return run_demo(Args(argc, argv, 2, {"db", "days", "seed", "per-day", "config"}, {"quiet"}));
     std::cerr << "promptlearn: unknown command '" << cmd << "'\n";
     usage(std::cerr);

@@ -1,0 +1,3 @@
+// Placeholder: being written (issue 7).
+#include <iostream>
+int bench_monitor(int, char**) { std::cerr << "bench monitor: not built yet\n"; return 2; }

@@ -1,0 +1,3 @@
+// Placeholder: being written (issue 7).
+#include <iostream>
+int bench_scrub(int, char**) { std::cerr << "bench scrub: not built yet\n"; return 2; }
