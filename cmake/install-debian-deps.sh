@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs (as root, on Debian) whatever promptlearn's build, tests and CLI need and is missing.
 set -eu
-packages="cmake g++ make pkg-config libeigen3-dev nlohmann-json3-dev libsqlite3-dev libfmt-dev catch2 sqlite3"
+packages="cmake g++ make pkg-config libeigen3-dev nlohmann-json3-dev libsqlite3-dev libfmt-dev libsodium-dev catch2 sqlite3"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -130,6 +130,10 @@ TEST_CASE("invalid documents are kept in rejected_events with reason, field and 
   CHECK(text(db, "SELECT payload FROM rejected_events ORDER BY id LIMIT 1") == malformed);
   CHECK(text(db, "SELECT field FROM rejected_events ORDER BY id DESC LIMIT 1") ==
         "outcome_data.quality_metrics.accuracy");
+  // The invalid document itself is kept, not only its reason (it was lost once: the payload was moved
+  // into a call whose other argument threw).
+  CHECK(json::parse(text(db, "SELECT payload FROM rejected_events ORDER BY id DESC LIMIT 1"))["outcome_data"]
+            ["quality_metrics"]["accuracy"] == 1.7);
   auto c = engine.stats().collector;
   CHECK(c.rejected == 2);
   CHECK(c.accepted == 0);

@@ -137,7 +137,8 @@ TEST_CASE("an empty object gives the defaults", "[config]") {
 TEST_CASE("to_json writes every key and round-trips", "[config]") {
   const json j = Config::defaults().to_json();
   CHECK(j.size() == 2);
-  CHECK(j.at("learning").size() == 11);
+  CHECK(j.at("learning").size() == 12);
+  CHECK(j.at("learning").at("privacy").size() == 8);
   CHECK(j.at("learning").at("selection") == json{{"apprentice_mode", false}, {"apprentice_exploration", 0.2}});
   CHECK(j.at("learning").at("reward").size() == 9);
   CHECK(j.at("learning").at("data_retention").size() == 4);

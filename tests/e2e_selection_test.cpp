@@ -410,7 +410,7 @@ TEST_CASE("personalisation: users whose best templates differ get different choi
   for (int i = 0; i < 1500; ++i) {
     clock.advance(60000);
     auto p = host.prompt(clock.now_ms());
-    Eigen::VectorXd x = engine.policy().context_for(parse_event(p.interaction));
+    Eigen::VectorXd x = engine.policy().context_for(engine.with_stored_ids(p.interaction));
     auto est = linear->estimates(x);
     std::size_t best = static_cast<std::size_t>(std::max_element(est.begin(), est.end()) - est.begin());
     chosen += host.expected_quality(p, sim::template_index(split_action(actions[best]).first));

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -110,6 +111,24 @@ struct DataCollection {
   SynchronousCommit synchronous_commit = SynchronousCommit::full;  ///< SQLite durability of each commit.
 };
 
+/// `learning.privacy` (a promptlearn extension): what is stored, and how. Thread-safety: plain value.
+struct PrivacyConfig {
+  /// user_id and session_id are stored only as keyed hashes (privacy/crypto.hpp). The key: the host's
+  /// (EngineOptions::privacy_key), else `key_file`, else (auto_key) the file "<database>.key" beside the
+  /// database, created with mode 0600 when missing. With no key at all the ids are not stored.
+  bool hash_identifiers = true;
+  std::string key_file;                     ///< A file holding the 32-byte master key (64 hex characters).
+  bool auto_key = true;                     ///< Create "<database>.key" when no other key is given.
+  bool scrub_pii = false;                   ///< Replace PII and secrets in stored text by typed placeholders.
+  /// The kinds scrubbed: email, phone, card, ip, secret, home_user.
+  std::vector<std::string> scrub_kinds = {"email", "phone", "card", "ip", "secret", "home_user"};
+  bool encrypt_text = false;                ///< Encrypt raw_prompt and explicit feedback at rest (needs a key).
+  int timestamp_granularity_seconds = 0;    ///< Stored timestamps truncated to this; 0 = exact; 0..86400.
+  /// Fields never stored: raw_prompt, processed_input, explicit_feedback, working_directory, recent_files,
+  /// git_branch (features are still derived from them before they are dropped).
+  std::vector<std::string> omit_fields;
+};
+
 /// `learning_strategies.<slot>`: an algorithm name and its parameters.
 /// `parameters` is an object holding every parameter of `algorithm` (defaults filled in by from_json and
 /// for_algorithm): numbers as JSON floats, integers as JSON integers, choices as strings.
@@ -136,6 +155,7 @@ struct LearningConfig {
   DataCollection data_collection;            ///< Event writing (extension).
   RewardConfig reward;                       ///< Outcome -> reward (extension).
   SelectionConfig selection;                 ///< Apprentice mode (extension).
+  PrivacyConfig privacy;                     ///< Identifier hashing, scrubbing, encryption (extension).
 };
 
 /// `learning_strategies`: the algorithm used for each learning task. Thread-safety: plain value.
@@ -187,6 +207,8 @@ inline bool operator!=(const LearningParameters& a, const LearningParameters& b)
 inline bool operator!=(const ModelTraining& a, const ModelTraining& b) { return !(a == b); }
 inline bool operator!=(const OptimizationSchedule& a, const OptimizationSchedule& b) { return !(a == b); }
 inline bool operator!=(const DataCollection& a, const DataCollection& b) { return !(a == b); }
+bool operator==(const PrivacyConfig& a, const PrivacyConfig& b);
+inline bool operator!=(const PrivacyConfig& a, const PrivacyConfig& b) { return !(a == b); }
 inline bool operator!=(const RewardConfig& a, const RewardConfig& b) { return !(a == b); }
 inline bool operator!=(const SelectionConfig& a, const SelectionConfig& b) { return !(a == b); }
 inline bool operator!=(const StrategyConfig& a, const StrategyConfig& b) { return !(a == b); }

@@ -1,5 +1,6 @@
 #pragma once
 /// @file LearningEngine: the one facade a host links against. It only wires modules together.
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -16,11 +17,15 @@
 #include "promptlearn/lifecycle/model_manager.hpp"
 #include "promptlearn/lifecycle/tuning.hpp"
 #include "promptlearn/lifecycle/policy_manager.hpp"
+#include "promptlearn/lifecycle/data_lifecycle.hpp"
 
 namespace promptlearn {
 
 namespace patterns {
 struct AnalysisReport;  // promptlearn/patterns/analysis.hpp (include it to use analyze()'s result)
+}
+namespace privacy {
+class Protector;  // promptlearn/privacy/protector.hpp
 }
 
 /// What analyze() looks at.
@@ -43,6 +48,12 @@ struct EngineOptions {
   int busy_timeout_ms = 60000;
   /// Options of the feature extractor.
   features::FeatureOptions features{};
+  /// The privacy master key (64 hex characters or 32 raw bytes) for identifier hashes and encryption at
+  /// rest; empty = learning.privacy.key_file, else the automatic key file (config.hpp, PrivacyConfig).
+  std::string privacy_key;
+  /// Open for analysts: nothing is written (record, select, jobs, erasure... throw Error), and the file
+  /// is not migrated (an older schema is an error).
+  bool read_only = false;
 };
 
 /// What run_due_jobs did.
@@ -54,6 +65,11 @@ struct JobsReport {
   std::size_t patterns_written = 0;  ///< rows written by the pattern job (0 when it did not run)
   std::optional<ModelTrainingReport> models;  ///< the model retraining job, when it ran
   std::optional<TuningReport> tuning;         ///< the selector tuning job, when it ran
+  std::optional<RetentionReport> retention;   ///< the daily retention job, when it ran
+  /// Jobs that failed: name and error (recorded in job_runs; the other jobs still ran).
+  std::vector<std::pair<std::string, std::string>> failed;
+  /// Jobs that were due but another process held their lease (it is running them).
+  std::vector<std::string> leased_elsewhere;
 };
 nlohmann::json to_json(const JobsReport& r);
 
@@ -156,6 +172,34 @@ class LearningEngine {
   /// @throws ConfigError for bad options, StorageError
   patterns::AnalysisReport analyze(const AnalysisOptions& options = {});
 
+  // ---- data lifecycle (lifecycle/data_lifecycle.hpp)
+
+  /// Every stored row of one user as JSON (encrypted text decrypted). `user_id` as the host knows it (it
+  /// is hashed with the engine's key) or as stored (a hash). Written to audit_log. @throws Error when ids
+  /// are hashed and there is no key (nothing can be found), StorageError
+  nlohmann::json export_user(const std::string& user_id);
+  /// Deletes every row of one user, takes their learned decisions out of every policy checkpoint (rank-1
+  /// downdates; policies that cannot forget exactly are marked for retraining, as are the predictive
+  /// models, retrained at the next run_due_jobs), then checkpoints and truncates the write-ahead log so no
+  /// old page image keeps the data (deleted content is zeroed: PRAGMA secure_delete). Written to
+  /// audit_log without the id. @throws Error (read-only, no key), StorageError
+  EraseReport erase_user(const std::string& user_id);
+  /// The retention job now (also run daily by run_due_jobs). @throws StorageError
+  RetentionReport run_retention(TimeMs now);
+
+  /// Runs run_due_jobs(clock.now_ms()) every `interval` on a background thread until
+  /// stop_background_jobs() or destruction. Errors are recorded in job_runs and in last_background_error().
+  /// @throws Error if already started or read-only.
+  void start_background_jobs(std::chrono::milliseconds interval);
+  void stop_background_jobs();
+  std::string last_background_error() const;
+
+  /// The event with its user and session ids as the engine stores them (keyed hashes with
+  /// learning.privacy.hash_identifiers): what select_template and the predictions see, e.g. for
+  /// PolicyManager::context_for. @throws ValidationError for an invalid document
+  Event with_stored_ids(Event e) const;
+  Event with_stored_ids(const nlohmann::json& doc) const;
+
   /// Counters and table sizes.
   EngineStats stats();
   /// Features of a prompt as the collector would extract them now (TF-IDF against the current corpus).
@@ -176,12 +220,21 @@ class LearningEngine {
   Config config_;
   SystemClock system_clock_;
   const Clock* clock_;
+  std::unique_ptr<privacy::Protector> privacy_;  // before the collector that points to it (destroyed after)
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Collector> collector_;
   std::unique_ptr<PolicyManager> policy_;
   std::unique_ptr<ExperimentManager> experiments_;
   std::unique_ptr<ModelManager> models_;
   std::unique_ptr<Tuner> tuner_;
+  bool read_only_ = false;
+  std::string holder_;  ///< this engine's name in job leases: host, pid and a random part
+  struct Background;
+  std::unique_ptr<Background> background_;
+
+  void require_writable(const char* what) const;
+  /// The id as stored (hashed with the engine's key when hashing is on). @throws Error without a key.
+  std::string stored_user_id(const std::string& id) const;
 };
 
 }  // namespace promptlearn

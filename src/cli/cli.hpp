@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "promptlearn/config.hpp"
+
 namespace promptlearn::cli {
 
 /// Parsed `--key value` / `--flag` arguments of one subcommand.
@@ -24,6 +26,8 @@ class Args {
 
 /// The --db option's value. @throws std::invalid_argument when it is missing.
 std::string require_db(const Args& args);
+/// The --config file's configuration (defaults without it). @throws ConfigError
+Config load_config(const Args& args);
 
 int run_demo(const Args& args);
 int run_features(const Args& args);
@@ -36,5 +40,8 @@ int run_analyze(const Args& args);
 int run_tune(const Args& args);
 int run_scrub(const Args& args);
 int run_backup(const Args& args);
+int run_purge(const Args& args);
+int run_erase_user(const Args& args);
+int run_export_user(const Args& args);
 
 }  // namespace promptlearn::cli

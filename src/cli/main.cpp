@@ -69,8 +69,6 @@ std::string require_db(const Args& args) {
   return *db;
 }
 
-namespace {
-
 Config load_config(const Args& args) {
   auto path = args.get("config");
   if (!path) return Config::defaults();
@@ -80,6 +78,8 @@ Config load_config(const Args& args) {
   ss << in.rdbuf();
   return Config::from_string(ss.str());
 }
+
+namespace {
 
 int run_ingest(const Args& args) {
   if (args.has("help")) {
@@ -138,7 +138,10 @@ void usage(std::ostream& out) {
          "  analyze   pattern analysis of a window: frequency, correlations, anomalies, drift, clusters, insights\n"
          "  tune      Bayesian parameter tuning by ask and tell, the study kept in the file\n"
          "  scrub     replace PII and secrets in stdin's lines by typed placeholders (same line count out)\n"
-         "  backup    copy a database file consistently while other processes write to it\n";
+         "  backup    copy a database file consistently while other processes write to it\n"
+         "  purge     apply the retention policy now (what the daily retention job does)\n"
+         "  erase-user   delete every row of one user and take them out of the learned policy\n"
+         "  export-user  print every stored row of one user as JSON\n";
 }
 
 }  // namespace
@@ -170,6 +173,9 @@ int main(int argc, char** argv) {
       return run_tune(Args(argc, argv, 2, {"db", "study", "space", "params", "value"}, {"ask", "tell", "status", "maximize"}));
     if (cmd == "scrub") return run_scrub(Args(argc, argv, 2, {"kinds"}, {"stats"}));
     if (cmd == "backup") return run_backup(Args(argc, argv, 2, {"db", "o", "restore"}, {"human"}));
+    if (cmd == "purge") return run_purge(Args(argc, argv, 2, {"db", "config", "now"}, {"human"}));
+    if (cmd == "erase-user") return run_erase_user(Args(argc, argv, 2, {"db", "config", "user", "key-file"}, {"human"}));
+    if (cmd == "export-user") return run_export_user(Args(argc, argv, 2, {"db", "config", "user", "key-file"}, {"human"}));
     if (cmd == "demo") return run_demo(Args(argc, argv, 2, {"db", "days", "seed", "per-day", "config"}, {"quiet"}));
     std::cerr << "promptlearn: unknown command '" << cmd << "'\n";
     usage(std::cerr);

@@ -6,6 +6,7 @@
 
 #include "promptlearn/core/error.hpp"
 #include "promptlearn/core/time.hpp"
+#include "promptlearn/privacy/protector.hpp"
 
 namespace promptlearn {
 namespace {
@@ -24,8 +25,8 @@ features::ContextInput context_input(const ContextData& c) {
 }
 
 Collector::Collector(store::Store& store, const Config& config, const Clock& clock,
-                     features::FeatureOptions feature_options)
-    : store_(store), clock_(clock), extractor_(feature_options) {
+                     features::FeatureOptions feature_options, const privacy::Protector* privacy)
+    : store_(store), clock_(clock), extractor_(feature_options), privacy_(privacy) {
   const auto& dc = config.learning.data_collection;
   limits_.max_prompt_chars = static_cast<std::size_t>(dc.max_prompt_chars);
   mode_ = dc.mode;
@@ -67,17 +68,21 @@ CollectorCounters Collector::counters() const {
 
 // ----------------------------------------------------------------- validate + enrich
 
+std::string Collector::protect_rejected(std::string payload) const {
+  return privacy_ ? privacy_->protect_rejected(std::move(payload)) : payload;
+}
+
 Collector::Item Collector::prepare_text(std::string_view text, RecordResult& result) {
   if (json_text_nests_deeper(text, kMaxJsonDepth)) {
     result.error = fmt::format("the document nests deeper than {} levels", kMaxJsonDepth);
-    return Rejected{clock_.now_ms(), result.error, "", std::string(text)};
+    return Rejected{clock_.now_ms(), result.error, "", protect_rejected(std::string(text))};
   }
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::exception& ex) {
     result.error = fmt::format("malformed JSON: {}", ex.what());
-    return Rejected{clock_.now_ms(), result.error, "", std::string(text)};
+    return Rejected{clock_.now_ms(), result.error, "", protect_rejected(std::string(text))};
   }
   return prepare_json(doc, std::string(text), result);
 }
@@ -88,11 +93,14 @@ Collector::Item Collector::prepare_json(const nlohmann::json& doc, std::string p
     if (it != doc.end() && it->is_string()) result.interaction_id = it->get<std::string>();
   }
   try {
-    return prepare_event(parse_event(doc, limits_), std::move(payload), result);
+    // Parsed before the payload is handed on: in one call expression the payload could be moved into
+    // prepare_event's parameter before parse_event throws, and the rejected row would keep no text.
+    Event event = parse_event(doc, limits_);
+    return prepare_event(std::move(event), std::move(payload), result);
   } catch (const ValidationError& e) {
     result.error = e.what();
     result.field = e.path();
-    return Rejected{clock_.now_ms(), e.what(), e.path(), std::move(payload)};
+    return Rejected{clock_.now_ms(), e.what(), e.path(), protect_rejected(std::move(payload))};
   }
 }
 
@@ -100,8 +108,18 @@ Collector::Item Collector::prepare_event(Event event, std::string payload, Recor
   result.interaction_id = event.interaction_id;
   Accepted a{std::move(event), std::move(payload), 0, clock_.now_ms(), {}};
   a.timestamp = a.event.timestamp.value_or(a.received);
+  if (privacy_) {
+    a.timestamp = privacy_->generalise(a.timestamp);
+    privacy_->protect_ids(a.event);
+  }
   a.event.timestamp = a.timestamp;
   enrich(a);
+  if (privacy_ && privacy_->active()) {
+    // After the features were derived from the text: what is stored is the protected event, and the
+    // payload kept for a duplicate report is that event too (never the text as received).
+    privacy_->protect_text(a.event);
+    a.payload = to_json(a.event).dump();
+  }
   result.accepted = true;
   return a;
 }

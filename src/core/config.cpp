@@ -360,6 +360,17 @@ json normalize_parameters(const std::string& path, const AlgorithmSpec& algorith
 // ---------------------------------------------------------------------------------------------------------------
 // Visitors
 
+/// Every name in `names` is one of `allowed`, and none is repeated.
+void check_names(const std::string& path, const std::vector<std::string>& names, const std::vector<std::string_view>& allowed) {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (std::find(allowed.begin(), allowed.end(), names[i]) == allowed.end())
+      throw ConfigError(fmt::format("{}[{}]", path, i),
+                        fmt::format("\"{}\" is not one of: {}", names[i], fmt::join(allowed, ", ")));
+    if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), names[i]) != names.begin() + static_cast<std::ptrdiff_t>(i))
+      throw ConfigError(fmt::format("{}[{}]", path, i), fmt::format("\"{}\" is listed twice", names[i]));
+  }
+}
+
 /// Reads fields from a JSON object; keys it was not asked about are reported by finish().
 class Reader {
  public:
@@ -380,6 +391,19 @@ class Reader {
   }
   void integer(std::string_view key, std::uint64_t& field) {
     if (const json* j = find(key)) field = read_uint64(join(path_, key), *j);
+  }
+  void text(std::string_view key, std::string& field) {
+    if (const json* j = find(key)) field = read_string(join(path_, key), *j);
+  }
+  void names(std::string_view key, std::vector<std::string>& field, const std::vector<std::string_view>& allowed) {
+    if (const json* j = find(key)) {
+      const std::string path = join(path_, key);
+      if (!j->is_array()) type_error(path, "an array of strings", *j);
+      std::vector<std::string> out;
+      for (std::size_t i = 0; i < j->size(); ++i) out.push_back(read_string(fmt::format("{}[{}]", path, i), (*j)[i]));
+      check_names(path, out, allowed);
+      field = std::move(out);
+    }
   }
   template <class E>
   void choice(std::string_view key, E& field) {
@@ -448,6 +472,10 @@ class Writer {
   void number(std::string_view key, double field, const Range&) { out_[std::string(key)] = field; }
   void integer(std::string_view key, int field, const Range&) { out_[std::string(key)] = field; }
   void integer(std::string_view key, std::uint64_t field) { out_[std::string(key)] = field; }
+  void text(std::string_view key, const std::string& field) { out_[std::string(key)] = field; }
+  void names(std::string_view key, const std::vector<std::string>& field, const std::vector<std::string_view>&) {
+    out_[std::string(key)] = field;
+  }
   template <class E>
   void choice(std::string_view key, E field) {
     out_[std::string(key)] = std::string(enum_to_string(field));
@@ -480,6 +508,10 @@ class Validator {
     check_integer(join(path_, key), field, range);
   }
   void integer(std::string_view, std::uint64_t) {}
+  void text(std::string_view, const std::string&) {}
+  void names(std::string_view key, const std::vector<std::string>& field, const std::vector<std::string_view>& allowed) {
+    check_names(join(path_, key), field, allowed);
+  }
   template <class E>
   void choice(std::string_view key, E field) {
     if (enum_to_string(field).empty())
@@ -512,6 +544,19 @@ void visit_retention(V& v, S& s) {
   v.integer("performance_data_days", s.performance_data_days, int_at_least(1));
   v.integer("pattern_data_days", s.pattern_data_days, int_at_least(1));
   v.integer("model_checkpoints_kept", s.model_checkpoints_kept, int_at_least(1));
+}
+
+template <class V, class S>
+void visit_privacy(V& v, S& s) {
+  v.boolean("hash_identifiers", s.hash_identifiers);
+  v.text("key_file", s.key_file);
+  v.boolean("auto_key", s.auto_key);
+  v.boolean("scrub_pii", s.scrub_pii);
+  v.names("scrub_kinds", s.scrub_kinds, {"email", "phone", "card", "ip", "secret", "home_user"});
+  v.boolean("encrypt_text", s.encrypt_text);
+  v.integer("timestamp_granularity_seconds", s.timestamp_granularity_seconds, closed(0, 86400));
+  v.names("omit_fields", s.omit_fields,
+          {"raw_prompt", "processed_input", "explicit_feedback", "working_directory", "recent_files", "git_branch"});
 }
 
 template <class V, class S>
@@ -585,6 +630,7 @@ void visit_learning(V& v, S& s) {
   v.section("data_collection", s.data_collection, [](auto& sub, auto& f) { visit_collection(sub, f); });
   v.section("reward", s.reward, [](auto& sub, auto& f) { visit_reward(sub, f); });
   v.section("selection", s.selection, [](auto& sub, auto& f) { visit_selection(sub, f); });
+  v.section("privacy", s.privacy, [](auto& sub, auto& f) { visit_privacy(sub, f); });
 }
 
 template <class V, class S>
@@ -748,7 +794,12 @@ bool operator==(const LearningConfig& a, const LearningConfig& b) {
          a.pattern_recognition_enabled == b.pattern_recognition_enabled && a.data_retention == b.data_retention &&
          a.learning_parameters == b.learning_parameters && a.model_training == b.model_training &&
          a.optimization == b.optimization && a.data_collection == b.data_collection && a.reward == b.reward &&
-         a.selection == b.selection;
+         a.selection == b.selection && a.privacy == b.privacy;
+}
+bool operator==(const PrivacyConfig& a, const PrivacyConfig& b) {
+  return a.hash_identifiers == b.hash_identifiers && a.key_file == b.key_file && a.auto_key == b.auto_key &&
+         a.scrub_pii == b.scrub_pii && a.scrub_kinds == b.scrub_kinds && a.encrypt_text == b.encrypt_text &&
+         a.timestamp_granularity_seconds == b.timestamp_granularity_seconds && a.omit_fields == b.omit_fields;
 }
 bool operator==(const LearningStrategies& a, const LearningStrategies& b) {
   return a.template_selection == b.template_selection && a.parameter_optimization == b.parameter_optimization &&

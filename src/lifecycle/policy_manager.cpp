@@ -329,9 +329,18 @@ LearnReport PolicyManager::learn(TimeMs now) {
     sync_actions(*cand, load_templates(st));
     nlohmann::json metrics = cand_row ? nlohmann::json::parse(cand_row->metrics, nullptr, false) : nlohmann::json();
     if (!metrics.is_object()) metrics = nlohmann::json::object();
+    // The candidate versions whose learned decisions this state holds (erasure needs to know: see
+    // forget()); a new candidate holds what the active checkpoint it was cloned from holds.
+    if (!metrics.contains("learned_into") && !cand_row)
+      if (auto active = st.latest_model(kModelName, "active")) {
+        nlohmann::json am = nlohmann::json::parse(active->metrics, nullptr, false);
+        if (am.is_object() && am.contains("learned_into")) metrics["learned_into"] = am["learned_into"];
+      }
     nlohmann::json& reward_model = metrics["reward_model"];  // action -> [n, sum]: DR's regression term
     if (!reward_model.is_object()) reward_model = nlohmann::json::object();
     const auto actions = cand->actions();
+    const std::int64_t cand_version =
+        cand_row ? cand_row->version : std::max(st.max_model_version(kModelName), live_version()) + 1;
 
     for (const auto& row : st.unlearned_decisions(kLearnBatch)) {
       const auto& d = row.decision;
@@ -348,6 +357,7 @@ LearnReport PolicyManager::learn(TimeMs now) {
         ++report.learned;
       }
       const std::string key = action_key(d.chosen_template, d.chosen_version);
+      std::optional<std::int64_t> learned_into;
       if (is_held_out(d.interaction_id)) {
         ++report.held_out;
       } else {
@@ -361,21 +371,25 @@ LearnReport PolicyManager::learn(TimeMs now) {
             q->update_transition(x, key, *r, x_next);  // the session's next interaction is the next state
           else
             cand->update(x, key, *r, d.propensity);
+          learned_into = cand_version;
           auto& cell = reward_model[key];
           if (!cell.is_array()) cell = nlohmann::json::array({0, 0.0});
           cell[0] = cell[0].get<std::int64_t>() + 1;
           cell[1] = cell[1].get<double>() + *r;
         }
       }
-      st.set_decision_reward(d.decision_id, *r);
+      st.set_decision_reward(d.decision_id, *r, learned_into);
       if (row.user_id) {
         st.add_user_reward(*row.user_id, *r);
         st.add_user_template_reward(*row.user_id, key, *r, now);
       }
     }
+    nlohmann::json& into = metrics["learned_into"];
+    if (!into.is_array()) into = nlohmann::json::array();
+    if (std::find(into.begin(), into.end(), nlohmann::json(cand_version)) == into.end()) into.push_back(cand_version);
     store::ModelRow out;
     out.name = kModelName;
-    out.version = cand_row ? cand_row->version : std::max(st.max_model_version(kModelName), live_version()) + 1;
+    out.version = cand_version;
     out.state = select::encode_checkpoint(*cand);
     metrics["trained_decisions"] = metrics.value("trained_decisions", 0) + report.learned + report.defaulted -
                                    report.held_out;
@@ -675,9 +689,17 @@ bool PolicyManager::rollback(TimeMs now, const std::string& reason) {
       restored = fresh_policy();  // before the first deployment there was the initial policy
     }
     sync_actions(*restored, load_templates(st));
-    // The candidate starts again from the restored policy.
+    // The candidate starts again from the restored policy, under a fresh version number: decisions
+    // learned from now on must not be confused with those learned into the abandoned candidate.
     if (auto cand = st.latest_model(kModelName, "candidate")) {
+      st.delete_model(kModelName, cand->version);
+      cand->version = st.max_model_version(kModelName) + 1;
       cand->state = select::encode_checkpoint(*restored);
+      nlohmann::json cm = nlohmann::json::parse(cand->metrics, nullptr, false);
+      if (!cm.is_object()) cm = nlohmann::json::object();
+      nlohmann::json pm = previous ? nlohmann::json::parse(previous->metrics, nullptr, false) : nlohmann::json();
+      cm["learned_into"] = pm.is_object() && pm.contains("learned_into") ? pm["learned_into"] : nlohmann::json::array();
+      cand->metrics = cm.dump();
       st.put_model(*cand);
     }
     st.audit(now, "engine", "rollback",
@@ -689,6 +711,64 @@ bool PolicyManager::rollback(TimeMs now, const std::string& reason) {
     done = true;
   });
   return done;
+}
+
+// ------------------------------------------------------------------------------------------ forget
+
+PolicyManager::ForgetReport PolicyManager::forget(store::Store& st, const std::vector<ForgetRow>& rows) {
+  std::lock_guard<std::mutex> jobs(jobs_mu_);
+  ForgetReport report;
+  if (rows.empty()) return report;
+  for (store::ModelRow& m : st.all_checkpoints(kModelName)) {
+    nlohmann::json metrics = nlohmann::json::parse(m.metrics, nullptr, false);
+    if (!metrics.is_object()) metrics = nlohmann::json::object();
+    // Which decisions this checkpoint holds: those learned into a listed candidate version; a file older
+    // than the list: those learned into this version or before.
+    const nlohmann::json* into = metrics.contains("learned_into") && metrics["learned_into"].is_array()
+                                     ? &metrics["learned_into"] : nullptr;
+    auto holds = [&](std::int64_t v) {
+      if (!into) return v <= m.version;
+      for (const auto& e : *into)
+        if (e.is_number_integer() && e.get<std::int64_t>() == v) return true;
+      return false;
+    };
+    std::unique_ptr<select::Policy> p = load_state(m.state);
+    std::size_t applied = 0;
+    bool exact = true;
+    for (const ForgetRow& r : rows) {
+      if (!holds(r.learned_into)) continue;
+      const Eigen::VectorXd x = vector_from_json(r.context, context_.dimension());
+      if (x.size() != context_.dimension()) continue;  // never learned: the context was unusable
+      if (!p->downdate(x, r.action, r.reward)) {
+        exact = false;
+        break;
+      }
+      ++applied;
+    }
+    if (!exact) {
+      ++report.not_exact;
+      metrics["needs_retraining"] = "a user's data was erased and this policy cannot forget it exactly";
+      m.metrics = metrics.dump();
+      st.put_model(m);
+      continue;
+    }
+    if (applied == 0) continue;
+    // The decisions' share of the doubly robust reward model goes too.
+    nlohmann::json& reward_model = metrics["reward_model"];
+    if (reward_model.is_object())
+      for (const ForgetRow& r : rows)
+        if (holds(r.learned_into) && reward_model.contains(r.action) && reward_model[r.action].is_array()) {
+          auto& cell = reward_model[r.action];
+          cell[0] = std::max<std::int64_t>(0, cell[0].get<std::int64_t>() - 1);
+          cell[1] = cell[1].get<double>() - r.reward;
+        }
+    m.state = select::encode_checkpoint(*p);
+    m.metrics = metrics.dump();
+    st.put_model(m);
+    ++report.checkpoints;
+    report.downdates += applied;
+  }
+  return report;
 }
 
 }  // namespace promptlearn

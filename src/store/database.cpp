@@ -42,6 +42,8 @@ Database::Database(const std::string& path, OpenOptions options)
     if (!options.read_only) {
       if (options.wal) enable_wal();
       exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+      // Deleted content is overwritten with zeros, not left in free pages (erase_user, retention).
+      exec("PRAGMA secure_delete=ON");
     }
     exec("PRAGMA foreign_keys=ON");
     exec(fmt::format("PRAGMA cache_size=-{}", options.cache_kib));
@@ -203,6 +205,10 @@ void Statement::reset() {
 
 int Statement::column_count() const { return sqlite3_column_count(stmt_); }
 int Statement::column_type(int col) const { return sqlite3_column_type(stmt_, col); }
+std::string Statement::column_name(int col) const {
+  const char* n = sqlite3_column_name(stmt_, col);
+  return n ? n : "";
+}
 bool Statement::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 std::int64_t Statement::column_int64(int col) const { return sqlite3_column_int64(stmt_, col); }
 double Statement::column_double(int col) const { return sqlite3_column_double(stmt_, col); }

@@ -24,6 +24,10 @@ OpenOptions without_wal(OpenOptions o) {
 Store::Store(const std::string& path, OpenOptions options) : db_(path, without_wal(options)) {
   if (!options.read_only) {
     check_ownership(db_);
+    // A new file reclaims the pages the retention job and erase_user free (PRAGMA incremental_vacuum).
+    // The mode can only be set before the first page is written (the switch to WAL writes it); an older
+    // file keeps its mode (changing it needs a full VACUUM) and reuses free pages instead.
+    if (db_.query_int("PRAGMA page_count") == 0) db_.exec("PRAGMA auto_vacuum=INCREMENTAL");
     if (options.wal) db_.enable_wal();
     migrate(db_);
   } else if (db_.query_int("PRAGMA user_version") != kSchemaVersion) {
@@ -275,9 +279,11 @@ std::optional<std::string> Store::next_decision_context(const std::string& sessi
   return out;
 }
 
-void Store::set_decision_reward(std::int64_t decision_id, double reward) {
-  auto& st = db_.cached("UPDATE decisions SET reward = ?2 WHERE decision_id = ?1");
+void Store::set_decision_reward(std::int64_t decision_id, double reward, std::optional<std::int64_t> learned_into) {
+  auto& st = db_.cached("UPDATE decisions SET reward = ?2, learned_into = ?3 WHERE decision_id = ?1");
   st.bind(1, decision_id).bind(2, reward);
+  if (learned_into) st.bind(3, *learned_into);
+  else st.bind_null(3);
   st.run();
 }
 
@@ -544,6 +550,14 @@ std::vector<ModelRow> Store::checkpoints(const std::string& name) {
   std::vector<ModelRow> rows;
   while (st.step()) rows.push_back(read_model(st));
   st.reset();
+  return rows;
+}
+
+std::vector<ModelRow> Store::all_checkpoints(const std::string& name) {
+  Statement st(db_, "SELECT name, version, state, metrics, status, created_at FROM models WHERE name = ?1 ORDER BY version DESC");
+  st.bind(1, name);
+  std::vector<ModelRow> rows;
+  while (st.step()) rows.push_back(read_model(st));
   return rows;
 }
 

@@ -251,7 +251,52 @@ CREATE TABLE IF NOT EXISTS study_trials (
 ) WITHOUT ROWID;
 )SQL";
 
-constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5, kSchemaV6};
+// Version 7: monitoring, privacy and the scheduler. Rollups keep mergeable sketches of an hour or a day of
+// performance data (monitor/metrics.hpp) so long views never rescan raw rows, and outlive them; alerts as
+// fired; every scheduled job run with its outcome, and the lease that keeps two processes from running the
+// same job at once. (decisions.learned_into, the candidate version a decision was learned into, is added
+// by migrate(): ALTER TABLE has no IF NOT EXISTS.)
+constexpr const char* kSchemaV7 = R"SQL(
+CREATE TABLE IF NOT EXISTS metric_rollups (
+  granularity  TEXT NOT NULL CHECK (granularity IN ('hour', 'day')),
+  bucket_start TEXT NOT NULL,
+  requests     INTEGER NOT NULL,
+  window       BLOB NOT NULL,             -- monitor::MetricsWindow::to_bytes()
+  updated_at   TEXT NOT NULL,
+  PRIMARY KEY (granularity, bucket_start)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alerts (
+  id        INTEGER PRIMARY KEY,
+  rule      TEXT NOT NULL,
+  metric    TEXT NOT NULL,
+  severity  TEXT NOT NULL,
+  fired_at  TEXT NOT NULL,
+  value     REAL,
+  threshold REAL,
+  message   TEXT NOT NULL,
+  dedup_key TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_fired ON alerts(fired_at);
+CREATE TABLE IF NOT EXISTS job_runs (
+  id          INTEGER PRIMARY KEY,
+  job         TEXT NOT NULL,
+  holder      TEXT NOT NULL,
+  started_at  TEXT NOT NULL,              -- the job's clock (virtual in simulations)
+  finished_at TEXT,
+  status      TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed')),
+  details     TEXT                        -- JSON: what the job did, or the error
+);
+CREATE INDEX IF NOT EXISTS job_runs_job ON job_runs(job, started_at);
+CREATE TABLE IF NOT EXISTS job_leases (
+  job         TEXT PRIMARY KEY NOT NULL,
+  holder      TEXT NOT NULL,
+  acquired_at TEXT NOT NULL,
+  expires_at  TEXT NOT NULL
+) WITHOUT ROWID;
+)SQL";
+
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5, kSchemaV6, kSchemaV7};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion, "one migration per schema version");
 
 }  // namespace
@@ -284,7 +329,11 @@ void migrate(Database& db) {
   // Check again inside the write lock: another process may have migrated (or written) meanwhile.
   check_ownership(db);
   std::int64_t version = db.query_int("PRAGMA user_version");
-  for (std::int64_t v = version; v < kSchemaVersion; ++v) db.exec(kMigrations[v]);
+  for (std::int64_t v = version; v < kSchemaVersion; ++v) {
+    db.exec(kMigrations[v]);
+    if (v + 1 == 7 && db.query_int("SELECT count(*) FROM pragma_table_info('decisions') WHERE name = 'learned_into'") == 0)
+      db.exec("ALTER TABLE decisions ADD COLUMN learned_into INTEGER");
+  }
   db.exec(fmt::format("PRAGMA application_id={}; PRAGMA user_version={}", kApplicationId, kSchemaVersion));
   tx.commit();
 }

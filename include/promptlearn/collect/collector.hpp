@@ -20,6 +20,9 @@
 #include "promptlearn/store/store.hpp"
 
 namespace promptlearn {
+namespace privacy {
+class Protector;  // promptlearn/privacy/protector.hpp
+}
 
 /// The feature extractor's view of a record's context_data.
 features::ContextInput context_input(const ContextData& context);
@@ -47,8 +50,10 @@ struct RecordResult {
 class Collector {
  public:
   /// The store must outlive the collector. @throws StorageError reading the stored corpus statistics.
+  /// `privacy` (may be null: nothing is protected) must outlive the collector; it is applied to
+  /// everything written (privacy/protector.hpp).
   Collector(store::Store& store, const Config& config, const Clock& clock,
-            features::FeatureOptions feature_options = {});
+            features::FeatureOptions feature_options = {}, const privacy::Protector* privacy = nullptr);
   /// Flushes what is buffered (errors are swallowed here: call close() to see them).
   ~Collector();
   Collector(const Collector&) = delete;
@@ -97,6 +102,8 @@ class Collector {
   /// Corpus statistics (document frequencies) seen so far, for TF-IDF.
   features::CorpusStats corpus() const;
   const features::FeatureExtractor& extractor() const { return extractor_; }
+  /// The privacy rules applied to what is written (null: none).
+  const privacy::Protector* privacy() const { return privacy_; }
 
  private:
   struct Accepted {
@@ -112,6 +119,7 @@ class Collector {
   };
   using Item = std::variant<Accepted, Rejected, store::DecisionRow>;
 
+  std::string protect_rejected(std::string payload) const;
   Item prepare_text(std::string_view text, RecordResult& result);
   Item prepare_json(const nlohmann::json& doc, std::string payload, RecordResult& result);
   Item prepare_event(Event event, std::string payload, RecordResult& result);
@@ -140,6 +148,7 @@ class Collector {
   std::size_t batch_size_;
   std::size_t capacity_;
   bool store_raw_prompt_;
+  const privacy::Protector* privacy_;
 
   mutable std::mutex corpus_mu_;
   features::CorpusStats corpus_;

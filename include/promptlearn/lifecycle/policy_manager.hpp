@@ -129,6 +129,24 @@ class PolicyManager {
   select::OpeEstimate evaluate_parameters(const nlohmann::json& overrides, const ReplayLog& log) const;
   /// Restores the previous checkpoint (the live version is retired). False when there is none.
   bool rollback(TimeMs now, const std::string& reason);
+
+  /// One learned decision to forget: the context the policy saw, the chosen action, the reward learned
+  /// and the candidate version it was learned into.
+  struct ForgetRow {
+    std::string context;  ///< JSON array
+    std::string action;   ///< "template_id@version"
+    double reward = 0;
+    std::int64_t learned_into = 0;
+  };
+  struct ForgetReport {
+    std::size_t checkpoints = 0;     ///< checkpoints rewritten without the decisions
+    std::size_t downdates = 0;       ///< rank-1 downdates applied (over all checkpoints)
+    std::size_t not_exact = 0;       ///< checkpoints whose policy cannot forget exactly (to retrain)
+  };
+  /// Removes the decisions' contributions from every template_selection checkpoint that holds them
+  /// (rank-1 downdates of the linear policies' statistics, Policy::downdate), inside the caller's
+  /// transaction on `st`; the live policy is reloaded by refresh().
+  ForgetReport forget(store::Store& st, const std::vector<ForgetRow>& rows);
   /// Re-reads the active checkpoint and templates from the file (another process may have deployed).
   void refresh();
 

@@ -452,6 +452,42 @@ class RidgeModels {
     }
   }
 
+  /// Reverses one update(x, key, reward) exactly: A <- A - z z^T by the Sherman-Morrison downdate
+  /// A^-1 <- A^-1 + u u^T / (1 - z^T u), u = A^-1 z, and b <- b - r z, with z the context in the current
+  /// coordinates (rescale() re-expresses the statistics exactly, so the update's share of A is z z^T in
+  /// whatever coordinates are in force); the running moments of symlog(x) are reversed too (the map in
+  /// force is kept: it is a fixed change of coordinates, not data).
+  /// @throws ValidationError if the action is unknown or z z^T cannot be part of A (1 - z^T A^-1 z <= 0).
+  void downdate(const Eigen::VectorXd& x, const std::string& key, double reward) {
+    if (!std::isfinite(reward)) throw ValidationError("reward", num(reward) + " is not finite");
+    auto it = index_.find(key);
+    if (it == index_.end()) throw ValidationError("action", "\"" + key + "\" is not a known action");
+    const Eigen::VectorXd z = transform(x);
+    RidgeArm& arm = arms_[it->second];
+    const Eigen::VectorXd u = arm.a_inv * z;
+    const double denom = 1.0 - z.dot(u);
+    if (!(denom > 1e-12))
+      throw ValidationError("context", "cannot be removed from action \"" + key + "\": it was not learned by it");
+    arm.a_inv.noalias() += (u * u.transpose()) / denom;
+    arm.b -= reward * z;
+    arm.refresh();
+    arm.count = std::max(0.0, arm.count - 1);
+    if (scaling_ == FeatureScaling::kSymlogStandardize && seen_ >= 1) {
+      const Eigen::VectorXd s = symlog(x);
+      if (seen_ <= 1) {
+        mean_.setZero();
+        m2_.setZero();
+        seen_ = 0;
+      } else {
+        const Eigen::VectorXd mean_before = (seen_ * mean_ - s) / (seen_ - 1);
+        m2_ -= (s - mean_before).cwiseProduct(s - mean_);
+        m2_ = m2_.cwiseMax(0.0);
+        mean_ = mean_before;
+        seen_ -= 1;
+      }
+    }
+  }
+
   /// A = A1 + A2 - lambda I, b = b1 + b2 per action (actions only in `other` are appended).
   void merge(const RidgeModels& other) {
     if (other.dimension_ != dimension_ || other.lambda_ != lambda_ || other.scaling_ != scaling_)
@@ -628,6 +664,10 @@ class LinearPolicy : public Policy {
   /// observed rewards is unbiased for each action's mean reward whatever the logging policy).
   void update(const Eigen::VectorXd& x, const std::string& action, double reward, double propensity) override {
     models_.update(x, action, reward, propensity);
+  }
+  bool downdate(const Eigen::VectorXd& x, const std::string& action, double reward) override {
+    models_.downdate(x, action, reward);
+    return true;
   }
   bool mergeable() const override { return true; }
   void merge(const Policy& other) override {

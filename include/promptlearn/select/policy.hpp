@@ -54,6 +54,15 @@ class Policy {
   /// Learns from one logged decision: context, chosen action, reward in [0, 1], propensity in (0, 1].
   virtual void update(const Eigen::VectorXd& x, const std::string& action, double reward, double propensity) = 0;
 
+  /// Removes one earlier update(x, action, reward) exactly, as if it had never been learned (erasing a
+  /// user's data from learned state). Returns false, changing nothing, when the policy's state cannot be
+  /// reversed exactly (it must then be retrained without the data). @throws ValidationError when the
+  /// update cannot have been part of the state (unknown action, a statistic would turn invalid).
+  virtual bool downdate(const Eigen::VectorXd& x, const std::string& action, double reward) {
+    (void)x, (void)action, (void)reward;
+    return false;
+  }
+
   /// Full state, for checkpoints; `make_policy_from_json(p.to_json())` behaves identically.
   virtual nlohmann::json to_json() const = 0;
   /// The same state with large numeric blocks as JSON binary values (for CBOR checkpoints: no number

@@ -64,6 +64,7 @@ class Statement {
   int column_count() const;
   /// SQLite's storage class of a column of the current row: 1 integer, 2 real, 3 text, 4 blob, 5 null.
   int column_type(int col) const;
+  std::string column_name(int col) const;
   bool is_null(int col) const;
   std::int64_t column_int64(int col) const;
   double column_double(int col) const;

@@ -18,7 +18,7 @@
 namespace promptlearn::store {
 
 /// The schema version this library writes (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 /// PRAGMA application_id of a promptlearn file ("Plrn").
 inline constexpr std::int64_t kApplicationId = 0x506C726E;
 
@@ -165,7 +165,9 @@ class Store {
   /// The context of the next decision in the same session after `decision_id`, if any (Q-learning's next state).
   std::optional<std::string> next_decision_context(const std::string& session_id, std::int64_t decision_id);
   /// Marks a decision as learned from, with the reward used.
-  void set_decision_reward(std::int64_t decision_id, double reward);
+  /// The reward of a decision, and the template_selection candidate version it was learned into (none:
+  /// held out, or not learnable); a checkpoint of version v holds the decisions learned into v or before.
+  void set_decision_reward(std::int64_t decision_id, double reward, std::optional<std::int64_t> learned_into);
   /// Learned decisions (reward set) with decision_id > after_id, oldest first.
   std::vector<DecisionRow> learned_decisions(std::int64_t after_id, std::size_t limit);
 
@@ -242,6 +244,8 @@ class Store {
 
   /// Versions of `name` with status active or retired, newest first.
   std::vector<ModelRow> checkpoints(const std::string& name);
+  /// Every row of a model: candidate, active and retired, newest first.
+  std::vector<ModelRow> all_checkpoints(const std::string& name);
 
   std::optional<std::string> setting(const std::string& key);
   void put_setting(const std::string& key, const std::string& value, TimeMs when);
