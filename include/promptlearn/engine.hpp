@@ -1,6 +1,7 @@
 #pragma once
 /// @file LearningEngine: the one facade a host links against. It only wires modules together.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -51,6 +52,13 @@ struct EngineOptions {
   /// The privacy master key (64 hex characters or 32 raw bytes) for identifier hashes and encryption at
   /// rest; empty = learning.privacy.key_file, else the automatic key file (config.hpp, PrivacyConfig).
   std::string privacy_key;
+  /// Alert rules (JSON array of monitor::AlertRule objects, monitor/alerts.hpp) evaluated on each hour of
+  /// metrics the rollup job completes; null = the defaults (docs/monitoring.md). Metrics: total_p95_ms,
+  /// claude_response_p95_ms, error_rate, requests_per_hour. @throws ConfigError naming alert_rules[i].field
+  nlohmann::json alert_rules;
+  /// Called with each alert fired (its JSON) after it is stored in `alerts`, on the thread running the
+  /// jobs. Exceptions it throws are caught and ignored.
+  std::function<void(const nlohmann::json& alert)> on_alert;
   /// Open for analysts: nothing is written (record, select, jobs, erasure... throw Error), and the file
   /// is not migrated (an older schema is an error).
   bool read_only = false;
@@ -66,6 +74,8 @@ struct JobsReport {
   std::optional<ModelTrainingReport> models;  ///< the model retraining job, when it ran
   std::optional<TuningReport> tuning;         ///< the selector tuning job, when it ran
   std::optional<RetentionReport> retention;   ///< the daily retention job, when it ran
+  std::size_t rollup_hours = 0;               ///< hours of metrics rolled up by the hourly rollup job
+  std::size_t alerts_fired = 0;               ///< alerts fired (stored in `alerts`, sent to on_alert)
   /// Jobs that failed: name and error (recorded in job_runs; the other jobs still ran).
   std::vector<std::pair<std::string, std::string>> failed;
   /// Jobs that were due but another process held their lease (it is running them).
@@ -200,6 +210,17 @@ class LearningEngine {
   Event with_stored_ids(Event e) const;
   Event with_stored_ids(const nlohmann::json& doc) const;
 
+  // ---- monitoring (monitor/metrics.hpp, monitor/alerts.hpp; docs/monitoring.md)
+
+  /// Latency percentiles per stage, throughput, error rate and types, MTBF, cache hit rate over [from, to)
+  /// as JSON, from the hourly rollups where they cover the window (daily ones past the hourly retention)
+  /// and raw rows for the rest; plus this process's resource use and the alerts fired in the window.
+  nlohmann::json metrics(TimeMs from, TimeMs to);
+  /// The rollup job now (also hourly in run_due_jobs): every complete hour since the last run (the last
+  /// two again, for late data) written to metric_rollups, the days they touch re-merged, the alert rules
+  /// evaluated on each newly completed hour. Returns the hours written. @throws StorageError
+  std::size_t run_rollups(TimeMs now);
+
   /// Counters and table sizes.
   EngineStats stats();
   /// Features of a prompt as the collector would extract them now (TF-IDF against the current corpus).
@@ -233,6 +254,10 @@ class LearningEngine {
   std::unique_ptr<Background> background_;
 
   void require_writable(const char* what) const;
+  nlohmann::json alert_rules_;                       ///< validated (EngineOptions::alert_rules or defaults)
+  std::function<void(const nlohmann::json&)> on_alert_;
+  std::size_t last_alerts_fired_ = 0;
+  void configure_monitoring(const nlohmann::json& rules, std::function<void(const nlohmann::json&)> on_alert);
   /// The id as stored (hashed with the engine's key when hashing is on). @throws Error without a key.
   std::string stored_user_id(const std::string& id) const;
 };

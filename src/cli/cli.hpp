@@ -41,6 +41,7 @@ int run_tune(const Args& args);
 int run_scrub(const Args& args);
 int run_backup(const Args& args);
 int run_purge(const Args& args);
+int run_metrics(const Args& args);
 int run_erase_user(const Args& args);
 int run_export_user(const Args& args);
 

@@ -22,6 +22,8 @@ Args::Args(int argc, char** argv, int first, const std::vector<std::string>& wit
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h") a = "--help";
+    // One-letter short forms: -o FILE (output) wherever a command takes --o.
+    if (a.size() == 2 && a[0] == '-' && a[1] != '-') a = "-" + a;
     if (a.rfind("--", 0) != 0) throw std::invalid_argument(fmt::format("unexpected argument '{}'", a));
     std::string key = a.substr(2);
     if (key == "help") {
@@ -139,6 +141,7 @@ void usage(std::ostream& out) {
          "  tune      Bayesian parameter tuning by ask and tell, the study kept in the file\n"
          "  scrub     replace PII and secrets in stdin's lines by typed placeholders (same line count out)\n"
          "  backup    copy a database file consistently while other processes write to it\n"
+         "  metrics   latency percentiles, throughput, errors and alerts of a window\n"
          "  purge     apply the retention policy now (what the daily retention job does)\n"
          "  erase-user   delete every row of one user and take them out of the learned policy\n"
          "  export-user  print every stored row of one user as JSON\n";
@@ -173,6 +176,7 @@ int main(int argc, char** argv) {
       return run_tune(Args(argc, argv, 2, {"db", "study", "space", "params", "value"}, {"ask", "tell", "status", "maximize"}));
     if (cmd == "scrub") return run_scrub(Args(argc, argv, 2, {"kinds"}, {"stats"}));
     if (cmd == "backup") return run_backup(Args(argc, argv, 2, {"db", "o", "restore"}, {"human"}));
+    if (cmd == "metrics") return run_metrics(Args(argc, argv, 2, {"db", "config", "window", "now"}, {"human"}));
     if (cmd == "purge") return run_purge(Args(argc, argv, 2, {"db", "config", "now"}, {"human"}));
     if (cmd == "erase-user") return run_erase_user(Args(argc, argv, 2, {"db", "config", "user", "key-file"}, {"human"}));
     if (cmd == "export-user") return run_export_user(Args(argc, argv, 2, {"db", "config", "user", "key-file"}, {"human"}));

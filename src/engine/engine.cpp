@@ -53,6 +53,7 @@ LearningEngine::LearningEngine(const std::string& path, Config config, EngineOpt
     ::gethostname(host, sizeof host - 1);
     holder_ = fmt::format("{}:{}:{:08x}", host, ::getpid(), std::random_device{}());
   }
+  configure_monitoring(options.alert_rules, options.on_alert);
   collector_ = std::make_unique<Collector>(*store_, config_, *clock_, options.features, privacy_.get());
   policy_ = std::make_unique<PolicyManager>(path_, *collector_, config_, *clock_);
   experiments_ = std::make_unique<ExperimentManager>(*collector_, config_, *clock_);
@@ -199,6 +200,8 @@ nlohmann::json to_json(const JobsReport& r) {
   if (r.models) j["models"] = to_json(*r.models);
   if (r.tuning) j["tuning"] = to_json(*r.tuning);
   if (r.retention) j["retention"] = to_json(*r.retention);
+  j["rollup_hours"] = r.rollup_hours;
+  j["alerts_fired"] = r.alerts_fired;
   if (!r.failed.empty()) {
     j["failed"] = nlohmann::json::array();
     for (const auto& [job, error] : r.failed) j["failed"].push_back({{"job", job}, {"error", error}});
@@ -268,6 +271,13 @@ JobsReport LearningEngine::run_due_jobs(TimeMs now) {
       report.tuning = tuner_->tune_selector(now);
       d = to_json(*report.tuning);
       return report.tuning->skipped.empty();
+    });
+  if (config_.learning.performance_tracking_enabled)
+    periodic("rollups", "jobs.metric_rollups.last_run", std::optional<TimeMs>(3600000LL), [&](nlohmann::json& d) {
+      report.rollup_hours = run_rollups(now);
+      report.alerts_fired = last_alerts_fired_;
+      d = {{"hours", report.rollup_hours}, {"alerts", report.alerts_fired}};
+      return true;
     });
   periodic("retention", "jobs.retention.last_run", std::optional<TimeMs>(86400000LL), [&](nlohmann::json& d) {
     report.retention = run_retention(now);
