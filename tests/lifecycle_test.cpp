@@ -48,6 +48,8 @@ void interact(LearningEngine& engine, ManualClock& clock, const std::string& use
     Decision d = engine.select_template(doc);
     const double q = d.chosen.template_id == "stepwise" ? 8.0 : (i % 3 == 0 ? 6.0 : 4.0);
     REQUIRE(engine.record(json{{"interaction_id", id}, {"outcome_data", {{"response_quality_score", q}}}}).accepted);
+    REQUIRE(engine.record(json{{"interaction_id", id}, {"performance_metrics", {{"total_processing_time_ms", 40 + i}}}})
+                .accepted);
   }
 }
 
@@ -142,6 +144,10 @@ TEST_CASE("erase_user removes every row, byte and learned decision of one user",
   CHECK(r.policy.checkpoints >= 1);
   CHECK(r.policy.not_exact == 0);
   CHECK(r.wal_cleared);
+  // The metric rollups of the hours she was active are rebuilt from the remaining rows (bob's).
+  CHECK(r.rollup_hours > 0);
+  CHECK(count(db, "SELECT sum(requests) FROM metric_rollups WHERE granularity = 'hour'") == 40);
+  CHECK(count(db, "SELECT sum(requests) FROM metric_rollups WHERE granularity = 'day'") == 40);
   CHECK(count(db, "SELECT count(*) FROM interactions") == 40);  // bob's
   CHECK(count(db, "SELECT count(*) FROM outcomes") == 40);
   CHECK(count(db, "SELECT count(*) FROM user_stats") == 1);

@@ -14,6 +14,7 @@
 #include "promptlearn/monitor/alerts.hpp"
 #include "promptlearn/monitor/metrics.hpp"
 #include "promptlearn/store/store.hpp"
+#include "monitoring.hpp"
 
 namespace promptlearn {
 namespace {
@@ -119,6 +120,62 @@ monitor::MetricsWindow read_window(const std::string& blob, const std::string& w
 
 }  // namespace
 
+namespace monitoring {
+
+std::size_t roll_up_hours(store::Store& st, const std::vector<TimeMs>& hours, TimeMs now,
+                          std::map<TimeMs, monitor::MetricsWindow>* windows) {
+  std::size_t written = 0;
+  store::Statement put(st.db(), "INSERT OR REPLACE INTO metric_rollups (granularity, bucket_start, requests, window, "
+                                "updated_at) VALUES (?1, ?2, ?3, ?4, ?5)");
+  auto remove = [&](const char* granularity, TimeMs start) {
+    store::Statement del(st.db(), "DELETE FROM metric_rollups WHERE granularity = ?1 AND bucket_start = ?2");
+    del.bind(1, granularity).bind(2, format_rfc3339(start));
+    del.run();
+  };
+  auto write = [&](const char* granularity, TimeMs start, const monitor::MetricsWindow& w) {
+    put.reset();
+    put.bind(1, granularity).bind(2, format_rfc3339(start)).bind(3, static_cast<std::int64_t>(w.requests()));
+    put.bind_blob(4, w.to_bytes()).bind(5, format_rfc3339(now));
+    put.run();
+  };
+  std::map<TimeMs, bool> days;
+  for (TimeMs h : hours) {
+    monitor::MetricsWindow w(h, h + kHour);
+    add_raw(st, h, h + kHour, w);
+    days[floor_to(h, kDay)] = true;
+    if (w.requests() == 0) remove("hour", h);
+    else {
+      write("hour", h, w);
+      ++written;
+    }
+    if (windows) windows->emplace(h, std::move(w));
+  }
+  // Each touched day is the merge of its hours.
+  for (const auto& day_entry : days) {
+    const TimeMs d = day_entry.first;
+    monitor::MetricsWindow day(d, d + kDay);
+    store::Statement q(st.db(), "SELECT bucket_start, window FROM metric_rollups WHERE granularity = 'hour' AND "
+                                "bucket_start >= ?1 AND bucket_start < ?2");
+    q.bind(1, format_rfc3339(d)).bind(2, format_rfc3339(d + kDay));
+    while (q.step()) day.merge(read_window(q.column_blob(1), "hour " + q.column_text(0)));
+    if (day.requests() == 0) remove("day", d);
+    else write("day", d, day);
+  }
+  return written;
+}
+
+std::vector<TimeMs> hours_of_user(store::Store& st, const std::string& stored_id) {
+  std::vector<TimeMs> out;
+  store::Statement q(st.db(), "SELECT DISTINCT substr(p.timestamp, 1, 13) FROM performance p JOIN interactions i USING "
+                              "(interaction_id) WHERE i.user_id = ?1");
+  q.bind(1, stored_id);
+  while (q.step())
+    if (auto t = try_parse_rfc3339(q.column_text(0) + ":00:00Z")) out.push_back(*t);
+  return out;
+}
+
+}  // namespace monitoring
+
 void LearningEngine::configure_monitoring(const nlohmann::json& rules, std::function<void(const nlohmann::json&)> on_alert) {
   alert_rules_ = rules.is_null() ? default_alert_rules() : rules;
   parse_rules(alert_rules_);  // fail at open, naming the rule's field
@@ -151,47 +208,10 @@ std::size_t LearningEngine::run_rollups(TimeMs now) {
     }
     const TimeMs redo_from = std::max(oldest, until - 2 * kHour);  // late reports of the last two hours
     if (redo_from >= end) return std::size_t{0};
-    // One window per hour, each read as a range of the timestamp index.
+    std::vector<TimeMs> hours;
+    for (TimeMs h = redo_from; h < end; h += kHour) hours.push_back(h);
     std::map<TimeMs, monitor::MetricsWindow> by_hour;
-    for (TimeMs h = redo_from; h < end; h += kHour) by_hour.emplace(h, monitor::MetricsWindow(h, h + kHour));
-    std::size_t written = 0;
-    store::Statement put(st.db(), "INSERT OR REPLACE INTO metric_rollups (granularity, bucket_start, requests, window, "
-                                  "updated_at) VALUES (?1, ?2, ?3, ?4, ?5)");
-    std::map<TimeMs, bool> days;
-    for (auto& [h, w] : by_hour) {
-      add_raw(st, h, h + kHour, w);
-      days[floor_to(h, kDay)] = true;
-      if (w.requests() == 0) {
-        store::Statement del(st.db(), "DELETE FROM metric_rollups WHERE granularity = 'hour' AND bucket_start = ?1");
-        del.bind(1, format_rfc3339(h));
-        del.run();
-        continue;
-      }
-      put.reset();
-      put.bind(1, std::string("hour")).bind(2, format_rfc3339(h)).bind(3, static_cast<std::int64_t>(w.requests()));
-      put.bind_blob(4, w.to_bytes()).bind(5, format_rfc3339(now));
-      put.run();
-      ++written;
-    }
-    // Each touched day is the merge of its hours.
-    for (const auto& [d, unused] : days) {
-      (void)unused;
-      monitor::MetricsWindow day(d, d + kDay);
-      store::Statement q(st.db(), "SELECT bucket_start, window FROM metric_rollups WHERE granularity = 'hour' AND "
-                                  "bucket_start >= ?1 AND bucket_start < ?2");
-      q.bind(1, format_rfc3339(d)).bind(2, format_rfc3339(d + kDay));
-      while (q.step()) day.merge(read_window(q.column_blob(1), "hour " + q.column_text(0)));
-      if (day.requests() == 0) {
-        store::Statement del(st.db(), "DELETE FROM metric_rollups WHERE granularity = 'day' AND bucket_start = ?1");
-        del.bind(1, format_rfc3339(d));
-        del.run();
-        continue;
-      }
-      put.reset();
-      put.bind(1, std::string("day")).bind(2, format_rfc3339(d)).bind(3, static_cast<std::int64_t>(day.requests()));
-      put.bind_blob(4, day.to_bytes()).bind(5, format_rfc3339(now));
-      put.run();
-    }
+    const std::size_t written = monitoring::roll_up_hours(st, hours, now, &by_hour);
     // Alerts on each newly completed hour, the detectors' state kept in the file between runs.
     monitor::AlertEngine alerts(rules);
     if (auto s = st.setting(kAlertState)) {

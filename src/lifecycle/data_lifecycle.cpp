@@ -31,6 +31,7 @@ nlohmann::json to_json(const EraseReport& r) {
            {{"checkpoints_rewritten", r.policy.checkpoints}, {"downdates", r.policy.downdates},
             {"not_exact", r.policy.not_exact}}},
           {"retrain", r.retrain},
+          {"rollup_hours_rebuilt", r.rollup_hours},
           {"wal_cleared", r.wal_cleared}};
 }
 

@@ -38,6 +38,7 @@ struct EraseReport {
                anomalies = 0, patterns = 0, user_rows = 0;
   PolicyManager::ForgetReport policy;  ///< the learned decisions taken out of the policy checkpoints
   std::vector<std::string> retrain;    ///< models that could not forget exactly: retrained at the next job run
+  std::size_t rollup_hours = 0;        ///< hourly metric rollups rebuilt without the user's reports
   bool wal_cleared = false;            ///< the write-ahead log was checkpointed and truncated afterwards
 };
 nlohmann::json to_json(const EraseReport& r);

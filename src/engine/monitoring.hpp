@@ -1,0 +1,26 @@
+#pragma once
+// Rollup helpers shared by the engine's monitoring and lifecycle code (private to src/engine).
+#include <map>
+#include <string>
+#include <vector>
+
+#include "promptlearn/core/clock.hpp"
+#include "promptlearn/monitor/metrics.hpp"
+
+namespace promptlearn {
+namespace store {
+class Store;
+}
+namespace monitoring {
+
+/// Rebuilds the hourly rollups of `hours` (hour starts) from the raw rows now in the file (an hour without
+/// rows loses its rollup), then re-merges every day they touch from its hourly rows. Inside the caller's
+/// transaction. The windows built are handed back in `windows` when given. Returns the hours written.
+std::size_t roll_up_hours(store::Store& st, const std::vector<TimeMs>& hours, TimeMs now,
+                          std::map<TimeMs, monitor::MetricsWindow>* windows = nullptr);
+
+/// The hours (starts) in which one user's performance reports fall.
+std::vector<TimeMs> hours_of_user(store::Store& st, const std::string& stored_id);
+
+}  // namespace monitoring
+}  // namespace promptlearn
