@@ -341,3 +341,23 @@ TEST_CASE("read-only mode: analysts read, nothing is written", "[lifecycle][read
   CHECK_THROWS_AS(LearningEngine(dir.file("missing.db"), test::fast_config(), ro), StorageError);
   CHECK_FALSE(std::filesystem::exists(dir.file("missing.db")));
 }
+
+TEST_CASE("a configuration change is written to audit_log as a patch, once", "[lifecycle][audit]") {
+  test::TempDir dir;
+  const std::string db = dir.file("cfg.db");
+  { LearningEngine engine(db, test::fast_config()); }
+  { LearningEngine engine(db, test::fast_config()); }  // the same configuration: no new row
+  CHECK(count(db, "SELECT count(*) FROM audit_log WHERE action = 'configuration'") == 1);
+  Config c = test::fast_config();
+  c.learning.data_retention.interaction_data_days = 30;
+  { LearningEngine engine(db, c); }
+  CHECK(count(db, "SELECT count(*) FROM audit_log WHERE action = 'configuration'") == 2);
+  store::Store st(db);
+  store::Statement q(st.db(), "SELECT details FROM audit_log WHERE action = 'configuration' ORDER BY id DESC LIMIT 1");
+  REQUIRE(q.step());
+  const json d = json::parse(q.column_text(0));
+  REQUIRE(d["changes"].size() == 1);
+  CHECK(d["changes"][0]["path"] == "/learning/data_retention/interaction_data_days");
+  CHECK(d["changes"][0]["value"] == 30);
+}
+

@@ -254,6 +254,7 @@ class LearningEngine {
   std::unique_ptr<Background> background_;
 
   void require_writable(const char* what) const;
+  void audit_configuration();
   nlohmann::json alert_rules_;                       ///< validated (EngineOptions::alert_rules or defaults)
   std::function<void(const nlohmann::json&)> on_alert_;
   std::size_t last_alerts_fired_ = 0;

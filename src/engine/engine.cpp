@@ -54,6 +54,7 @@ LearningEngine::LearningEngine(const std::string& path, Config config, EngineOpt
     holder_ = fmt::format("{}:{}:{:08x}", host, ::getpid(), std::random_device{}());
   }
   configure_monitoring(options.alert_rules, options.on_alert);
+  if (!read_only_) audit_configuration();
   collector_ = std::make_unique<Collector>(*store_, config_, *clock_, options.features, privacy_.get());
   policy_ = std::make_unique<PolicyManager>(path_, *collector_, config_, *clock_);
   experiments_ = std::make_unique<ExperimentManager>(*collector_, config_, *clock_);
@@ -71,6 +72,27 @@ void LearningEngine::register_template(const std::string& template_id, const std
 bool LearningEngine::retire_template(const std::string& template_id, const std::string& version) {
   require_writable("retire_template");
   return policy_->retire_template(template_id, version);
+}
+
+void LearningEngine::audit_configuration() {
+  // A configuration that differs from the one the file was last opened with is a change: written to
+  // audit_log as a JSON patch (RFC 6902) from the previous document, in the same transaction as the new one.
+  const nlohmann::json now_doc = config_.to_json();
+  auto stored = [&] {
+    const auto last = store_->setting("engine.configuration");
+    return last ? nlohmann::json::parse(*last, nullptr, false) : nlohmann::json();
+  };
+  if (stored() == now_doc) return;  // the common case takes no write lock (a hook opens the file per prompt)
+  store::Transaction tx(store_->db());
+  const nlohmann::json before = stored();  // again under the lock: another process may have recorded it
+  if (before == now_doc) return;
+  const TimeMs now = clock_->now_ms();
+  store_->audit(now, "engine", "configuration",
+                nlohmann::json{{"first", before.is_discarded() || before.is_null()},
+                               {"changes", before.is_object() ? nlohmann::json::diff(before, now_doc) : nlohmann::json::array()}}
+                    .dump());
+  store_->put_setting("engine.configuration", now_doc.dump(), now);
+  tx.commit();
 }
 
 Event LearningEngine::with_stored_ids(Event e) const {
