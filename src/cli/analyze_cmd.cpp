@@ -60,12 +60,7 @@ int run_analyze(const Args& args) {
   o.persist = args.has("persist");
   std::optional<ManualClock> fixed;
   EngineOptions eo;
-  if (auto t = args.get("now")) {
-    auto parsed = try_parse_rfc3339(*t);
-    if (!parsed) throw std::invalid_argument(fmt::format("option '--now': '{}' is not an RFC 3339 date-time", *t));
-    fixed.emplace(*parsed);
-    eo.clock = &*fixed;
-  }
+  fix_clock(args, fixed, eo);
   LearningEngine engine(db, Config::defaults(), eo);
   const patterns::AnalysisReport r = engine.analyze(o);
   engine.close();

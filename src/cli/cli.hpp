@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "promptlearn/config.hpp"
+#include "promptlearn/core/clock.hpp"
+#include "promptlearn/engine.hpp"
 
 namespace promptlearn::cli {
 
@@ -28,6 +30,10 @@ class Args {
 std::string require_db(const Args& args);
 /// The --config file's configuration (defaults without it). @throws ConfigError
 Config load_config(const Args& args);
+/// The --now option as a time (nullopt without it). @throws std::invalid_argument when it is not RFC 3339
+std::optional<TimeMs> now_option(const Args& args);
+/// Points options.clock at a clock fixed at --now (kept in `storage`) when the option is given.
+void fix_clock(const Args& args, std::optional<ManualClock>& storage, EngineOptions& options);
 
 int run_demo(const Args& args);
 int run_features(const Args& args);

@@ -38,12 +38,7 @@ int run_purge(const Args& args) {
   }
   std::optional<ManualClock> fixed;
   EngineOptions eo;
-  if (auto t = args.get("now")) {
-    auto parsed = try_parse_rfc3339(*t);
-    if (!parsed) throw std::invalid_argument(fmt::format("option '--now': '{}' is not an RFC 3339 date-time", *t));
-    fixed.emplace(*parsed);
-    eo.clock = &*fixed;
-  }
+  fix_clock(args, fixed, eo);
   LearningEngine engine(require_db(args), load_config(args), eo);
   const RetentionReport r = engine.run_retention(engine.clock().now_ms());
   engine.close();

@@ -13,6 +13,7 @@
 #include "cli.hpp"
 #include "promptlearn/config.hpp"
 #include "promptlearn/core/error.hpp"
+#include "promptlearn/core/time.hpp"
 #include "promptlearn/engine.hpp"
 
 namespace promptlearn::cli {
@@ -69,6 +70,21 @@ std::string require_db(const Args& args) {
   auto db = args.get("db");
   if (!db) throw std::invalid_argument("--db FILE is required");
   return *db;
+}
+
+std::optional<TimeMs> now_option(const Args& args) {
+  auto t = args.get("now");
+  if (!t) return std::nullopt;
+  auto parsed = try_parse_rfc3339(*t);
+  if (!parsed) throw std::invalid_argument(fmt::format("option '--now': '{}' is not an RFC 3339 date-time", *t));
+  return parsed;
+}
+
+void fix_clock(const Args& args, std::optional<ManualClock>& storage, EngineOptions& options) {
+  if (auto now = now_option(args)) {
+    storage.emplace(*now);
+    options.clock = &*storage;
+  }
 }
 
 Config load_config(const Args& args) {

@@ -73,12 +73,7 @@ int run_jobs(const Args& args) {
     return 0;
   }
   LearningEngine engine(require_db(args), Config::defaults());
-  TimeMs now = engine.clock().now_ms();
-  if (auto t = args.get("now")) {
-    auto parsed = try_parse_rfc3339(*t);
-    if (!parsed) throw std::invalid_argument(fmt::format("option '--now': '{}' is not an RFC 3339 date-time", *t));
-    now = *parsed;
-  }
+  const TimeMs now = now_option(args).value_or(engine.clock().now_ms());
   std::cout << to_json(engine.run_due_jobs(now)).dump() << std::endl;
   return 0;
 }
