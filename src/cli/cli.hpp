@@ -48,6 +48,10 @@ int run_scrub(const Args& args);
 int run_backup(const Args& args);
 int run_purge(const Args& args);
 int run_metrics(const Args& args);
+int run_report(const Args& args);
+int run_export(const Args& args);
+/// promptlearn merge A.db B.db ... -o OUT.db (positional inputs: its own argument parsing).
+int run_merge(int argc, char** argv);
 int run_erase_user(const Args& args);
 int run_export_user(const Args& args);
 

@@ -157,6 +157,9 @@ void usage(std::ostream& out) {
          "  tune      Bayesian parameter tuning by ask and tell, the study kept in the file\n"
          "  scrub     replace PII and secrets in stdin's lines by typed placeholders (same line count out)\n"
          "  backup    copy a database file consistently while other processes write to it\n"
+         "  report    a self-contained HTML report with charts (inline SVG)\n"
+         "  export    decisions as Vowpal Wabbit DSJSON, interactions as JSON lines or CSV\n"
+         "  merge     merge shard files of a fleet into one\n"
          "  metrics   latency percentiles, throughput, errors and alerts of a window\n"
          "  purge     apply the retention policy now (what the daily retention job does)\n"
          "  erase-user   delete every row of one user and take them out of the learned policy\n"
@@ -192,6 +195,9 @@ int main(int argc, char** argv) {
       return run_tune(Args(argc, argv, 2, {"db", "study", "space", "params", "value"}, {"ask", "tell", "status", "maximize"}));
     if (cmd == "scrub") return run_scrub(Args(argc, argv, 2, {"kinds"}, {"stats"}));
     if (cmd == "backup") return run_backup(Args(argc, argv, 2, {"db", "o", "restore"}, {"human"}));
+    if (cmd == "report") return run_report(Args(argc, argv, 2, {"db", "o", "days", "now"}, {}));
+    if (cmd == "export") return run_export(Args(argc, argv, 2, {"db", "format", "o", "key-file"}, {}));
+    if (cmd == "merge") return run_merge(argc, argv);
     if (cmd == "metrics") return run_metrics(Args(argc, argv, 2, {"db", "config", "window", "now"}, {"human"}));
     if (cmd == "purge") return run_purge(Args(argc, argv, 2, {"db", "config", "now"}, {"human"}));
     if (cmd == "erase-user") return run_erase_user(Args(argc, argv, 2, {"db", "config", "user", "key-file"}, {"human"}));
