@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
     if (cmd == "purge") return run_purge(Args(argc, argv, 2, {"db", "config", "now"}, {"human"}));
     if (cmd == "erase-user") return run_erase_user(Args(argc, argv, 2, {"db", "config", "user", "key-file"}, {"human"}));
     if (cmd == "export-user") return run_export_user(Args(argc, argv, 2, {"db", "config", "user", "key-file"}, {"human"}));
-    if (cmd == "demo") return run_demo(Args(argc, argv, 2, {"db", "days", "seed", "per-day", "config"}, {"quiet"}));
+    if (cmd == "demo") return run_demo(Args(argc, argv, 2, {"db", "days", "seed", "per-day", "config", "prompts"}, {"quiet"}));
     std::cerr << "promptlearn: unknown command '" << cmd << "'\n";
     usage(std::cerr);
     return 2;

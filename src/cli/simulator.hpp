@@ -4,6 +4,7 @@
 // Deterministic given the seed.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -120,7 +121,26 @@ class HostSimulator {
   /// Mean quality (0-10) of template t for a prompt of domain d by user u: the hidden truth.
   double expected_quality(const SimPrompt& p, int t) const {
     const SimUser& u = users_[p.user];
-    return std::min(10.0, true_quality(p.domain, t, u.skill) + (t == u.favourite_template ? kUserBonus : 0.0));
+    return std::clamp(true_quality(p.domain, t, u.skill) + (t == u.favourite_template ? kUserBonus : 0.0) +
+                          (shifted_ ? shift(p.domain, t) : 0.0),
+                      0.0, 10.0);
+  }
+
+  /// The hidden reward model changes (the demo's mid-run shift): on programming prompts structured_task
+  /// loses 2.5 and step_by_step gains 1.5, as if the model behind the host had changed.
+  void shift_reward_model(bool on = true) { shifted_ = on; }
+  bool reward_model_shifted() const { return shifted_; }
+  static double shift(int d, int t) {
+    if (d != 0) return 0.0;
+    return t == 1 ? -2.5 : t == 3 ? 1.5 : 0.0;
+  }
+
+  /// A prompt with the given text (a real prompt from a file) in domain `domain`, by a random user.
+  SimPrompt prompt_with_text(TimeMs now, const std::string& text, int domain) {
+    SimPrompt p = prompt(now);
+    p.domain = domain;
+    p.interaction["input_data"]["raw_prompt"] = text;
+    return p;
   }
 
   /// The best template for a prompt (the oracle) and its expected quality.
@@ -246,6 +266,7 @@ class HostSimulator {
 
   Rng rng_;
   std::vector<SimUser> users_;
+  bool shifted_ = false;
 };
 
 }  // namespace promptlearn::sim

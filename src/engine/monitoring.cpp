@@ -23,6 +23,7 @@ constexpr TimeMs kHour = 3600000LL;
 constexpr TimeMs kDay = 24 * kHour;
 constexpr const char* kRolledUntil = "monitor.rolled_up_until";
 constexpr const char* kAlertState = "monitor.alert_state";
+constexpr std::uint64_t kMinRequests = 20;
 
 TimeMs floor_to(TimeMs t, TimeMs unit) {
   TimeMs q = t / unit;
@@ -93,7 +94,7 @@ nlohmann::json default_alert_rules() {
        {"cooldown_ms", 6 * kHour}, {"severity", "warning"}},
       {{"name", "ingest_errors"}, {"metric", "error_rate"}, {"kind", "threshold_above"}, {"threshold", 0.05},
        {"cooldown_ms", 6 * kHour}, {"severity", "critical"}},
-      {{"name", "traffic_drop"}, {"metric", "requests_per_hour"}, {"kind", "rate_of_change"}, {"threshold", -0.8},
+      {{"name", "traffic_drop"}, {"metric", "requests_24h"}, {"kind", "rate_of_change"}, {"threshold", -0.5},
        {"window_ms", 24 * kHour}, {"cooldown_ms", 24 * kHour}, {"severity", "info"}},
   });
 }
@@ -229,10 +230,22 @@ std::size_t LearningEngine::run_rollups(TimeMs now) {
         if (!std::isfinite(v)) return;
         for (auto& a : alerts.observe(metric, h + kHour, v)) out.push_back(std::move(a));
       };
-      observe("total_p95_ms", m[monitor::Stage::total].p95);
-      observe("claude_response_p95_ms", m[monitor::Stage::claude_response_time].p95);
-      if (m.requests > 0) observe("error_rate", m.error_rate);
+      // Percentiles and rates of a nearly idle hour (1 failure in 2 requests, the p95 of 3) say little:
+      // observed from kMinRequests requests up.
+      if (m.requests >= kMinRequests) {
+        observe("total_p95_ms", m[monitor::Stage::total].p95);
+        observe("claude_response_p95_ms", m[monitor::Stage::claude_response_time].p95);
+        observe("error_rate", m.error_rate);
+      }
       observe("requests_per_hour", static_cast<double>(m.requests));
+      // The traffic of the last 24 hours (a day's rhythm does not look like a drop).
+      {
+        store::Statement q(st.db(), "SELECT coalesce(sum(requests), 0) FROM metric_rollups WHERE granularity = 'hour' "
+                                    "AND bucket_start >= ?1 AND bucket_start < ?2");
+        q.bind(1, format_rfc3339(h + kHour - kDay)).bind(2, format_rfc3339(h + kHour));
+        if (q.step() && q.column_int64(0) >= static_cast<std::int64_t>(kMinRequests))
+          observe("requests_24h", static_cast<double>(q.column_int64(0)));
+      }
       for (const auto& a : out) {
         ins.reset();
         ins.bind(1, a.rule).bind(2, a.metric).bind(3, nlohmann::json(a.severity).get<std::string>());
