@@ -127,6 +127,71 @@ TEST_CASE("promptlearn demo runs end to end", "[e2e][cli]") {
   CHECK_THAT(again.out, Catch::Contains("interactions recorded : 10"));
 }
 
+TEST_CASE("promptlearn demo plants latency anomalies and a drift and reports what it caught", "[e2e][cli]") {
+  test::TempDir dir;
+  const std::string db = dir.file("demo.db");
+  Run r = sh(bin() + " demo --db " + db + " --days 12 --per-day 200 --quiet");
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("the hidden reward model changed on day 7"));
+  CHECK_THAT(r.out, Catch::Contains("latency anomalies injected: 2 hours"));
+  CHECK_THAT(r.out, Catch::Contains("latency drift injected on day 9"));
+  CHECK_THAT(r.out, Catch::Contains("p95"));
+  // Every performance report and rejected document of the completed hours reached the rollups.
+  store::Store st(db);
+  CHECK(st.db().query_int("SELECT count(*) FROM performance") == 2400);
+  CHECK(st.db().query_int("SELECT sum(requests) FROM metric_rollups WHERE granularity = 'day'") ==
+        st.db().query_int("SELECT (SELECT count(*) FROM performance WHERE timestamp < s.value) + (SELECT count(*) FROM "
+                          "rejected_events WHERE received_at < s.value) FROM settings s WHERE s.key = 'monitor.rolled_up_until'"));
+  // The slow injected hours raised the threshold alert at least once.
+  CHECK(st.db().query_int("SELECT count(*) FROM alerts WHERE rule = 'slow_enhancement'") >= 1);
+}
+
+TEST_CASE("promptlearn demo --prompts reads real prompts from CSV or JSON lines, naming bad files", "[e2e][cli]") {
+  test::TempDir dir;
+  const std::string csv = dir.file("p.csv"), jsonl = dir.file("p.jsonl");
+  {
+    std::ofstream c(csv);
+    c << "act,prompt\n\"Reviewer\",\"Review my Python function, \"\"parse_config\"\", for bugs\nand style\"\n"
+      << "Writer,Write a haiku about autumn rain\nEmpty,\n";
+    std::ofstream j(jsonl);
+    j << R"({"question_id": 1, "turns": ["Explain the CAP theorem with an example"]})" << "\n"
+      << R"({"task_id": "x", "prompt": "def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n"})" << "\n";
+  }
+  for (const std::string& f : {csv, jsonl}) {
+    INFO(f);
+    Run r = sh(bin() + " demo --db " + dir.file("d.db") + " --days 1 --per-day 20 --quiet --prompts " + f);
+    REQUIRE(r.status == 0);
+    store::Store st(dir.file("d.db"));
+    store::Statement q(st.db(), "SELECT count(DISTINCT raw_prompt) FROM interactions");
+    REQUIRE(q.step());
+    CHECK(q.column_int64(0) == 2);  // the file's prompts, cycled (the empty one skipped)
+  }
+  {
+    store::Store st(dir.file("d.db"));
+    CHECK(st.db().query_int("SELECT count(*) FROM interactions WHERE raw_prompt LIKE 'Explain the CAP theorem%'") >= 1);
+  }
+  {
+    std::ofstream bad(dir.file("bad.jsonl"));
+    bad << R"({"prompt": "fine"})" << "\n" << "not json\n";
+    std::ofstream nocol(dir.file("nocol.csv"));
+    nocol << "a,b\n1,2\n";
+    std::ofstream open_quote(dir.file("quote.csv"));
+    open_quote << "prompt\n\"never closed\n";
+  }
+  Run r = sh(bin() + " demo --db " + dir.file("e.db") + " --days 1 --quiet --prompts " + dir.file("bad.jsonl"), true);
+  CHECK(r.status == 2);
+  CHECK_THAT(r.out, Catch::Contains("bad.jsonl:2: not a JSON object"));
+  r = sh(bin() + " demo --db " + dir.file("e.db") + " --days 1 --quiet --prompts " + dir.file("nocol.csv"), true);
+  CHECK(r.status == 2);
+  CHECK_THAT(r.out, Catch::Contains("no prompt column"));
+  r = sh(bin() + " demo --db " + dir.file("e.db") + " --days 1 --quiet --prompts " + dir.file("quote.csv"), true);
+  CHECK(r.status == 2);
+  CHECK_THAT(r.out, Catch::Contains("quote.csv:2: a quoted CSV field is never closed"));
+  r = sh(bin() + " demo --db " + dir.file("e.db") + " --days 1 --quiet --prompts " + dir.file("missing.csv"), true);
+  CHECK(r.status == 2);
+  CHECK_THAT(r.out, Catch::Contains("missing.csv"));
+}
+
 TEST_CASE("promptlearn templates, select, jobs, rollback and ab from the command line", "[e2e][cli]") {
   test::TempDir dir;
   std::string db = dir.file("sel.db");

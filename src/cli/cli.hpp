@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "promptlearn/config.hpp"
 #include "promptlearn/core/clock.hpp"
 #include "promptlearn/engine.hpp"
@@ -49,6 +51,9 @@ int run_backup(const Args& args);
 int run_purge(const Args& args);
 int run_metrics(const Args& args);
 int run_report(const Args& args);
+/// Writes the HTML report of `db` for the `days` days before `at` (default: the clock) to `out`; returns
+/// what run_report prints ({"report", "bytes", "charts", ...}). @throws Error, StorageError
+nlohmann::json write_report(const std::string& db, const std::string& out, int days, std::optional<TimeMs> at);
 int run_export(const Args& args);
 /// promptlearn merge A.db B.db ... -o OUT.db (positional inputs: its own argument parsing).
 int run_merge(int argc, char** argv);

@@ -357,7 +357,13 @@ int run_demo(const Args& args) {
                                host.expected_quality(p, static_cast<int>(t)));
     }
   }
-  std::cout << fmt::format("\n\nintegrity_check: {}\nthe database is {} — query it with: sqlite3 {} "
+  const std::string html = std::filesystem::path(db).replace_extension(".html").string();
+  const nlohmann::json report = write_report(db, html, static_cast<int>(days), clock.now_ms());
+  std::cout << fmt::format("\n\nthe HTML report (reward per policy version with deployments, template share, latency "
+                           "percentiles with anomalies, usage heat map, correlations, insights; {} KB, no network): {}\n"
+                           "  open it in a browser, or `promptlearn report --db {} -o FILE --now {}` again\n",
+                           report["bytes"].get<std::size_t>() / 1024, html, db, format_rfc3339(clock.now_ms()));
+  std::cout << fmt::format("\nintegrity_check: {}\nthe database is {} — query it with: sqlite3 {} "
                            "'SELECT selected_template, count(*) FROM interactions GROUP BY 1'\n",
                            engine.integrity_check(), db, db);
   return 0;
