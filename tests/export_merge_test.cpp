@@ -1,2 +1,624 @@
-// Placeholder: being written (issue 8).
+// Scale-out: `promptlearn export` (DSJSON, JSON lines, CSV) and merging shard files (lifecycle/merge.hpp).
 #include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <nlohmann/json.hpp>
+
+#include <Eigen/Cholesky>
+#include <Eigen/LU>
+#include <Eigen/Core>
+
+#include "../src/cli/simulator.hpp"
+#include "promptlearn/core/error.hpp"
+#include "promptlearn/engine.hpp"
+#include "promptlearn/lifecycle/merge.hpp"
+#include "promptlearn/lifecycle/policy_manager.hpp"
+#include "promptlearn/monitor/metrics.hpp"
+#include "promptlearn/select/factory.hpp"
+#include "promptlearn/select/linear_bandit.hpp"
+#include "promptlearn/store/store.hpp"
+#include "test_util.hpp"
+
+using namespace promptlearn;
+using nlohmann::json;
+
+namespace {
+
+constexpr TimeMs kDay = 86400000;
+const TimeMs kStart = *try_parse_rfc3339("2026-01-05T00:00:00Z");
+constexpr const char* kKeyHex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+constexpr int kShards = 3;
+
+std::string bin() { return std::string(PROMPTLEARN_BIN_DIR) + "/promptlearn"; }
+
+/// The fleet: kShards engines (users split by index) and one engine that sees every event.
+struct Fleet {
+  test::TempDir dir;
+  std::vector<std::string> shard_paths;
+  std::string all_path;
+};
+
+std::int64_t query(const std::string& db, const std::string& sql) {
+  store::OpenOptions oo;
+  oo.create = false;
+  oo.read_only = true;
+  store::Database d(db, oo);
+  return d.query_int(sql);
+}
+
+/// Copies the decisions of `from` with decision_id > `after` into `to` as unlearned rows; returns the
+/// largest id copied. The single file thereby logs exactly the decisions the shards made.
+std::int64_t copy_new_decisions(const std::string& from, const std::string& to, std::int64_t after) {
+  store::Database src(from);
+  store::Store dst(to);
+  store::Statement q(src, "SELECT decision_id, interaction_id, timestamp, policy_name, policy_version, action_set, "
+                          "chosen_template, chosen_version, propensity, context FROM decisions WHERE decision_id > ?1 "
+                          "ORDER BY decision_id");
+  q.bind(1, after);
+  store::Transaction tx(dst.db());
+  while (q.step()) {
+    store::DecisionRow d;
+    after = q.column_int64(0);
+    d.interaction_id = q.column_text(1);
+    d.timestamp = *try_parse_rfc3339(q.column_text(2));
+    d.policy_name = q.column_text(3);
+    d.policy_version = q.column_int64(4);
+    d.action_set = q.column_text(5);
+    d.chosen_template = q.column_text(6);
+    d.chosen_version = q.column_text(7);
+    d.propensity = q.column_double(8);
+    d.context = q.column_text(9);
+    dst.insert_decision(d);
+  }
+  tx.commit();
+  return after;
+}
+
+/// Runs `days` simulated days: each prompt goes to its user's shard (record, select, performance, outcome),
+/// and the same documents to the single file; at each day's end the shards' new decisions are copied to
+/// the single file and every engine runs its due jobs (learning, rollups, gate).
+void build_fleet(Fleet& f, int days, int per_day) {
+  ManualClock clock(kStart);
+  EngineOptions eo;
+  eo.clock = &clock;
+  eo.privacy_key = kKeyHex;
+  std::vector<std::unique_ptr<LearningEngine>> shards;
+  for (int s = 0; s < kShards; ++s) {
+    f.shard_paths.push_back(f.dir.file("shard" + std::to_string(s) + ".db"));
+    shards.push_back(std::make_unique<LearningEngine>(f.shard_paths.back(), test::fast_config(), eo));
+  }
+  f.all_path = f.dir.file("all.db");
+  LearningEngine all(f.all_path, test::fast_config(), eo);
+  for (const char* t : sim::template_ids()) {
+    for (auto& e : shards) e->register_template(t, "1", std::string("body of ") + t);
+    all.register_template(t, "1", std::string("body of ") + t);
+  }
+  sim::HostSimulator host(7);
+  std::vector<std::int64_t> copied(kShards, 0);
+  for (int day = 0; day < days; ++day) {
+    const TimeMs day_start = kStart + day * kDay;
+    for (int i = 0; i < per_day; ++i) {
+      clock.set(day_start + 8 * 3600000 + i * 97000);
+      sim::SimPrompt p = host.prompt(clock.now_ms());
+      LearningEngine& shard = *shards[p.user % kShards];
+      REQUIRE(shard.record(p.interaction).accepted);
+      REQUIRE(all.record(p.interaction).accepted);
+      Decision d = shard.select_template(p.interaction);
+      const int t = sim::template_index(d.chosen.template_id);
+      json perf{{"interaction_id", p.interaction_id},
+                {"performance_metrics",
+                 {{"total_processing_time_ms", 40.0 + (i * 37) % 200},
+                  {"template_selection_time_ms", 1.0 + (i % 7)},
+                  {"resource_usage", {{"memory_peak_mb", 50.0 + i % 13}}},
+                  {"cache_performance", {{"cache_hit_rate", (i % 10) / 10.0}}}}}};
+      json outcome = host.outcome(p, t);
+      for (const json* doc : {&perf, &outcome}) {
+        REQUIRE(shard.record(*doc).accepted);
+        REQUIRE(all.record(*doc).accepted);
+      }
+    }
+    for (int s = 0; s < kShards; ++s) copied[s] = copy_new_decisions(f.shard_paths[s], f.all_path, copied[s]);
+    clock.set(day_start + kDay - 1);
+    for (auto& e : shards) e->run_due_jobs(clock.now_ms());
+    all.run_due_jobs(clock.now_ms());
+  }
+  clock.set(kStart + days * kDay + 2 * 3600000);  // roll up the last hours too
+  for (auto& e : shards) {
+    e->run_rollups(clock.now_ms());
+    e->close();
+  }
+  all.run_rollups(clock.now_ms());
+  all.close();
+}
+
+std::unique_ptr<select::Policy> checkpoint(const std::string& db, const std::string& status) {
+  store::OpenOptions oo;
+  oo.create = false;
+  oo.read_only = true;
+  store::Database d(db, oo);
+  store::Statement q(d, "SELECT state FROM models WHERE name = 'template_selection' AND status = ?1 "
+                        "ORDER BY version DESC LIMIT 1");
+  q.bind(1, status);
+  if (!q.step()) return nullptr;
+  return select::make_policy_from_checkpoint(q.column_blob(0));
+}
+
+/// An arm's learned statistics in the raw symlog coordinates [s; 1], which do not depend on the feature
+/// map in use: z = M [s; 1] with M = [diag(inv_scale), -inv_scale * shift; 0, 1], so the data part of A is
+/// M S M^T and b = M sum r [s; 1]. Returns {S, sum r [s; 1], count}.
+struct RawArm {
+  Eigen::MatrixXd s;
+  Eigen::VectorXd b;
+  double count = 0;
+};
+std::map<std::string, RawArm> raw_statistics(const select::Policy& p) {
+  const auto& lp = dynamic_cast<const select::LinearPolicy&>(p);
+  const auto& m = lp.models();
+  const Eigen::Index d = m.dimension();
+  Eigen::MatrixXd map = Eigen::MatrixXd::Identity(d + 1, d + 1);
+  if (m.scaling() == select::FeatureScaling::kSymlogStandardize) {
+    for (Eigen::Index i = 0; i < d; ++i) {
+      map(i, i) = m.inv_scale()(i);
+      map(i, d) = -m.inv_scale()(i) * m.shift()(i);
+    }
+  }
+  const Eigen::MatrixXd inv = map.inverse();
+  std::map<std::string, RawArm> out;
+  for (const auto& arm : m.arms()) {
+    const Eigen::MatrixXd data = arm.gram() - m.lambda() * Eigen::MatrixXd::Identity(d + 1, d + 1);
+    out[arm.key] = {inv * data * inv.transpose(), inv * arm.b, arm.count};
+  }
+  return out;
+}
+
+double max_abs_diff(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) { return (a - b).cwiseAbs().maxCoeff(); }
+
+/// Structural invariants of one DSJSON line (VW decision-service JSON for cb_explore_adf).
+std::string dsjson_problem(const json& l) {
+  for (const char* k : {"Version", "EventId", "Timestamp", "a", "p", "c", "VWState"})
+    if (!l.contains(k)) return std::string("missing ") + k;
+  if (l["Version"] != "1") return "Version is not \"1\"";
+  if (!try_parse_rfc3339(l["Timestamp"].get<std::string>())) return "Timestamp is not RFC 3339";
+  const json& multi = l["c"]["_multi"];
+  const json &a = l["a"], &p = l["p"];
+  if (!multi.is_array() || multi.empty()) return "c._multi is empty";
+  if (a.size() != multi.size() || p.size() != multi.size()) return "a, p and c._multi differ in length";
+  std::set<int> ids;
+  double sum = 0;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    const int id = a[k].get<int>();
+    if (id < 1 || id > static_cast<int>(multi.size())) return "a holds an id outside 1..K";
+    ids.insert(id);
+    const double pk = p[k].get<double>();
+    if (!(pk > 0) || pk > 1) return "p outside (0, 1]";
+    sum += pk;
+  }
+  if (ids.size() != a.size()) return "a is not a permutation of 1..K";
+  if (std::abs(sum - 1) > 1e-9) return "p does not sum to 1";
+  for (const auto& ex : multi)
+    if (!ex.contains("template") || !ex["template"].contains("id")) return "an action without template.id";
+  const bool labelled = l.contains("_label_cost");
+  for (const char* k : {"_label_probability", "_label_Action", "_labelIndex", "o"})
+    if (l.contains(k) != labelled) return std::string("label fields incomplete: ") + k;
+  if (!labelled) return "";
+  const int action = l["_label_Action"].get<int>();
+  if (action != l["_labelIndex"].get<int>() + 1) return "_label_Action != _labelIndex + 1";
+  if (a[0].get<int>() != action) return "a[0] is not the chosen action";
+  if (p[0].get<double>() != l["_label_probability"].get<double>()) return "p[0] != _label_probability";
+  const json& o = l["o"];
+  if (!o.is_array() || o.size() != 1 || o[0]["EventId"] != l["EventId"]) return "o does not name the event";
+  if (l["_label_cost"].get<double>() != -o[0]["v"].get<double>()) return "_label_cost != -reward";
+  return "";
+}
+
+/// RFC 4180 parser: records of fields (quoted fields may hold commas, quotes and line breaks).
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') field += '"', ++i;
+      else if (c == '"') quoted = false;
+      else field += c;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      row.push_back(field), field.clear();
+    } else if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
+      row.push_back(field), field.clear();
+      rows.push_back(row), row.clear();
+      ++i;
+    } else {
+      field += c;
+    }
+  }
+  if (!field.empty() || !row.empty()) row.push_back(field), rows.push_back(row);
+  return rows;
+}
+
+Fleet& fleet() {
+  static Fleet f;  // built once for the test cases below (a few seconds)
+  static bool built = false;
+  if (!built) {
+    build_fleet(f, 6, 60);
+    built = true;
+  }
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("merging shards equals one file built from all the events", "[merge]") {
+  Fleet& f = fleet();
+  const std::string merged = f.dir.file("merged.db");
+  MergeReport r = merge_shards(f.shard_paths, merged);
+  CHECK(r.duplicate_interactions == 0);
+  CHECK(r.active_version + r.candidate_version > 0);
+  CHECK(query(merged, "PRAGMA integrity_check") == 0);  // "ok" is not an integer: 0
+  for (const char* t : {"interactions", "performance", "outcomes", "decisions", "templates", "user_stats"}) {
+    INFO(t);
+    CHECK(query(merged, std::string("SELECT count(*) FROM ") + t) ==
+          query(f.all_path, std::string("SELECT count(*) FROM ") + t));
+  }
+  CHECK(query(merged, "SELECT count(*) FROM decisions WHERE reward IS NOT NULL") ==
+        query(f.all_path, "SELECT count(*) FROM decisions WHERE reward IS NOT NULL"));
+  CHECK(query(merged, "SELECT count(*) FROM audit_log WHERE action = 'merge'") == 1);
+
+  // Per-user counts (same keyed hashes: the shards share the privacy key).
+  {
+    store::Database m(merged), a(f.all_path);
+    store::Statement qa(a, "SELECT user_id, interactions, reward_count, reward_sum FROM user_stats ORDER BY user_id");
+    store::Statement qm(m, "SELECT user_id, interactions, reward_count, reward_sum FROM user_stats ORDER BY user_id");
+    int users = 0;
+    while (qa.step()) {
+      REQUIRE(qm.step());
+      CHECK(qm.column_text(0) == qa.column_text(0));
+      CHECK(qm.column_text(0).rfind("h1:", 0) == 0);
+      CHECK(qm.column_int64(1) == qa.column_int64(1));
+      CHECK(qm.column_int64(2) == qa.column_int64(2));
+      CHECK(qm.column_double(3) == Approx(qa.column_double(3)).epsilon(1e-12));
+      ++users;
+    }
+    CHECK_FALSE(qm.step());
+    CHECK(users == 12);
+  }
+
+  // Rollups: the same buckets with the same request counts and sketch quantiles.
+  {
+    store::Database m(merged), a(f.all_path);
+    store::Statement qa(a, "SELECT granularity, bucket_start, requests, window FROM metric_rollups ORDER BY 1, 2");
+    store::Statement qm(m, "SELECT granularity, bucket_start, requests, window FROM metric_rollups ORDER BY 1, 2");
+    int buckets = 0;
+    while (qa.step()) {
+      REQUIRE(qm.step());
+      CHECK(qm.column_text(0) == qa.column_text(0));
+      CHECK(qm.column_text(1) == qa.column_text(1));
+      CHECK(qm.column_int64(2) == qa.column_int64(2));
+      auto wm = monitor::MetricsWindow::from_bytes(qm.column_blob(3));
+      auto wa = monitor::MetricsWindow::from_bytes(qa.column_blob(3));
+      json jm = wm.summary().to_json(), ja = wa.summary().to_json();
+      CHECK(jm["latency_ms"] == ja["latency_ms"]);
+      CHECK(jm["requests"] == ja["requests"]);
+      ++buckets;
+    }
+    CHECK_FALSE(qm.step());
+    CHECK(buckets > 6);
+  }
+
+  // The merged candidate is exactly the shard candidates merged with Policy::merge ...
+  auto merged_cand = checkpoint(merged, "candidate");
+  REQUIRE(merged_cand);
+  std::unique_ptr<select::Policy> direct;
+  for (const auto& s : f.shard_paths) {
+    auto c = checkpoint(s, "candidate");
+    REQUIRE(c);
+    if (!direct) direct = std::move(c);
+    else direct->merge(*c);
+  }
+  const auto& mm = dynamic_cast<const select::LinearPolicy&>(*merged_cand).models();
+  const auto& dm = dynamic_cast<const select::LinearPolicy&>(*direct).models();
+  REQUIRE(mm.arms().size() == dm.arms().size());
+  for (std::size_t k = 0; k < mm.arms().size(); ++k) {
+    CHECK(mm.arms()[k].key == dm.arms()[k].key);
+    CHECK(max_abs_diff(mm.arms()[k].a_inv, dm.arms()[k].a_inv) < 1e-12);
+    CHECK(max_abs_diff(mm.arms()[k].theta, dm.arms()[k].theta) < 1e-12);
+  }
+  // ... and, since the single file learned the same decisions, equals its candidate in everything that does
+  // not depend on when the feature map was re-estimated: the update count, the pooled moments, and each
+  // arm's count and data statistics expressed in the raw symlog coordinates. (A^-1 and theta themselves
+  // differ: the ridge prior lambda I sits in the coordinates of the map in use, which the merge re-estimates
+  // from the pooled moments while the single file re-estimated it at its own update-count doublings.)
+  auto all_cand = checkpoint(f.all_path, "candidate");
+  REQUIRE(all_cand);
+  const auto& am = dynamic_cast<const select::LinearPolicy&>(*all_cand).models();
+  CHECK(mm.seen() == am.seen());
+  CHECK(mm.seen() > 100);
+  auto raw_m = raw_statistics(*merged_cand), raw_a = raw_statistics(*all_cand);
+  REQUIRE(raw_m.size() == raw_a.size());
+  for (const auto& [key, arm] : raw_a) {
+    INFO(key);
+    REQUIRE(raw_m.count(key));
+    CHECK(raw_m[key].count == arm.count);
+    const double scale = 1.0 + arm.s.cwiseAbs().maxCoeff();
+    CHECK(max_abs_diff(raw_m[key].s, arm.s) < 1e-6 * scale);
+    CHECK(max_abs_diff(raw_m[key].b, arm.b) < 1e-6 * scale);
+  }
+  // The reward model (DR's regression term) is summed.
+  {
+    store::Database m(merged), a(f.all_path);
+    auto metrics = [](store::Database& d) {
+      store::Statement q(d, "SELECT metrics FROM models WHERE name = 'template_selection' AND status = 'candidate'");
+      REQUIRE(q.step());
+      return json::parse(q.column_text(0));
+    };
+    json jm = metrics(m), ja = metrics(a);
+    CHECK(jm["reward_model"].size() == ja["reward_model"].size());
+    for (auto it = ja["reward_model"].begin(); it != ja["reward_model"].end(); ++it) {
+      CHECK(jm["reward_model"][it.key()][0] == it.value()[0]);
+      CHECK(jm["reward_model"][it.key()][1].get<double>() == Approx(it.value()[1].get<double>()));
+    }
+  }
+  // Decisions learned into a shard checkpoint point at the merged checkpoint that holds them.
+  CHECK(query(merged, fmt::format("SELECT count(*) FROM decisions WHERE learned_into IS NOT NULL AND learned_into "
+                                  "NOT IN ({}, {})",
+                                  r.active_version, r.candidate_version)) == 0);
+  CHECK(query(merged, "SELECT count(*) FROM decisions WHERE learned_into IS NOT NULL") ==
+        query(f.all_path, "SELECT count(*) FROM decisions WHERE learned_into IS NOT NULL"));
+
+  // The predictive models are not merged: listed, and due for retraining.
+  CHECK_FALSE(r.dropped_models.empty());
+  CHECK(query(merged, "SELECT count(*) FROM models WHERE name <> 'template_selection'") == 0);
+  CHECK(query(merged, "SELECT count(*) FROM settings WHERE key = 'jobs.model_retraining.last_run'") == 0);
+  // The merged file works as an engine's file: it learns and selects.
+  {
+    EngineOptions eo;
+    eo.privacy_key = kKeyHex;
+    LearningEngine e(merged, test::fast_config(), eo);
+    json doc = test::interaction_doc(test::uuid_for(99, 5), "Refactor the HTTP client");
+    Decision d = e.select_template(doc);
+    CHECK(d.propensity > 0);
+  }
+  // The output is refused when it exists.
+  CHECK_THROWS_WITH(merge_shards(f.shard_paths, merged), Catch::Contains("already exists"));
+  auto rerun = test::sh(bin() + " merge " + f.shard_paths[0] + " " + f.shard_paths[1] + " -o " + merged, true);
+  CHECK(rerun.status == 1);
+  CHECK_THAT(rerun.out, Catch::Contains("already exists"));
+  auto forced = test::sh(bin() + " merge " + f.shard_paths[0] + " " + f.shard_paths[1] + " -o " + merged + " --force");
+  CHECK(forced.status == 0);
+  CHECK(json::parse(forced.out)["interactions"].get<std::int64_t>() < r.interactions);
+}
+
+TEST_CASE("duplicate interactions across shards are kept once; different keys are refused", "[merge]") {
+  test::TempDir dir;
+  ManualClock clock(kStart);
+  EngineOptions eo;
+  eo.clock = &clock;
+  eo.privacy_key = kKeyHex;
+  const std::string a = dir.file("a.db"), b = dir.file("b.db");
+  {
+    LearningEngine ea(a, test::fast_config(), eo), eb(b, test::fast_config(), eo);
+    json shared = test::interaction_doc(test::uuid_for(1, 9), "Explain the cache");
+    shared["user_id"] = "alice";
+    REQUIRE(ea.record(shared).accepted);
+    REQUIRE(eb.record(shared).accepted);
+    REQUIRE(ea.record(test::interaction_doc(test::uuid_for(2, 9), "Write a test")).accepted);
+    REQUIRE(eb.record(test::interaction_doc(test::uuid_for(3, 9), "Fix the bug")).accepted);
+    for (auto* e : {&ea, &eb}) e->register_template("plain", "1", "body");
+    ea.select_template(shared);
+    eb.select_template(shared);
+    ea.close();
+    eb.close();
+  }
+  MergeReport r = merge_shards({a, b}, dir.file("m.db"));
+  CHECK(r.interactions == 3);
+  CHECK(r.duplicate_interactions == 1);
+  CHECK(r.decisions == 1);  // the interaction decided in both: the first shard's decision
+  CHECK(r.templates == 1);
+  CHECK(query(dir.file("m.db"), "SELECT count(*) FROM interactions WHERE interaction_id = '" + test::uuid_for(1, 9) +
+                                    "'") == 1);
+
+  // Key files that differ: refused, nothing written.
+  {
+    std::ofstream(a + ".key") << std::string(64, 'a') << "\n";
+    std::ofstream(b + ".key") << std::string(64, 'b') << "\n";
+  }
+  CHECK_THROWS_WITH(merge_shards({a, b}, dir.file("m2.db")), Catch::Contains("differs"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("m2.db")));
+  // Equal key files: accepted, and the key goes with the merged file.
+  std::ofstream(b + ".key") << std::string(64, 'a') << "\n";
+  merge_shards({a, b}, dir.file("m3.db"));
+  CHECK(test::read_file(dir.file("m3.db.key")) == std::string(64, 'a') + "\n");
+  CHECK_THROWS_WITH(merge_shards({a, a}, dir.file("m4.db")), Catch::Contains("given twice"));
+  CHECK_THROWS_WITH(merge_shards({a, dir.file("none.db")}, dir.file("m4.db")), Catch::Contains("does not exist"));
+}
+
+TEST_CASE("a non-mergeable policy is a clear error", "[merge]") {
+  test::TempDir dir;
+  const std::string a = dir.file("a.db"), b = dir.file("b.db");
+  for (const auto& path : {a, b}) {
+    store::Store st(path);
+    auto q = select::make_policy("q_learning", json::object(), 4);
+    q->add_action("plain@1");
+    store::ModelRow m;
+    m.name = PolicyManager::kModelName;
+    m.version = 1;
+    m.state = select::encode_checkpoint(*q);
+    m.status = "candidate";
+    store::Transaction tx(st.db());
+    st.put_model(m);
+    tx.commit();
+  }
+  CHECK_THROWS_WITH(merge_shards({a, b}, dir.file("m.db")), Catch::Contains("cannot be merged"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("m.db")));
+}
+
+TEST_CASE("export: DSJSON lines, JSON lines that re-ingest, CSV that parses back", "[export]") {
+  Fleet& f = fleet();
+  const std::string db = f.shard_paths[0];
+  const std::int64_t interactions = query(db, "SELECT count(*) FROM interactions");
+  const std::int64_t decisions = query(db, "SELECT count(*) FROM decisions");
+
+  SECTION("dsjson") {
+    const std::string out = f.dir.file("decisions.dsjson");
+    REQUIRE(test::sh(bin() + " export --db " + db + " --format dsjson -o " + out).status == 0);
+    std::ifstream in(out);
+    std::string line;
+    std::int64_t n = 0, labelled = 0;
+    while (std::getline(in, line)) {
+      json l = json::parse(line);
+      INFO(line);
+      CHECK(dsjson_problem(l) == "");
+      labelled += l.contains("_label_cost");
+      ++n;
+    }
+    CHECK(n == decisions);
+    CHECK(labelled == query(db, "SELECT count(*) FROM decisions WHERE reward IS NOT NULL"));
+    if (test::sh("command -v vw").status == 0) {
+      auto vw = test::sh("vw --dsjson --cb_explore_adf --quiet -d " + out, true);
+      CHECK(vw.status == 0);
+      INFO(vw.out);
+    } else {
+      WARN("vw is not on PATH: the DSJSON lines were checked structurally only");
+    }
+  }
+  SECTION("jsonl re-ingested into a fresh file") {
+    auto jl = test::sh(bin() + " export --db " + db + " --format jsonl");
+    REQUIRE(jl.status == 0);
+    const std::string lines = f.dir.file("events.jsonl"), fresh = f.dir.file("fresh.db");
+    std::ofstream(lines) << jl.out;
+    auto ing = test::sh(bin() + " ingest --db " + fresh + " < " + lines);
+    REQUIRE(ing.status == 0);
+    CHECK(query(fresh, "SELECT count(*) FROM interactions") == interactions);
+    CHECK(query(fresh, "SELECT count(*) FROM rejected_events") == 0);
+    store::Database a(db), b(fresh);
+    const char* sql =
+        "SELECT i.interaction_id, i.timestamp, i.user_id, i.session_id, i.domain, i.token_count, o.response_quality_score, "
+        "o.user_satisfaction_rating, o.acceptance_rate, o.accuracy, p.total_processing_time_ms FROM interactions i "
+        "LEFT JOIN outcomes o USING (interaction_id) LEFT JOIN performance p USING (interaction_id) "
+        "ORDER BY i.interaction_id";
+    store::Statement qa(a, sql), qb(b, sql);
+    std::int64_t rows = 0;
+    while (qa.step()) {
+      REQUIRE(qb.step());
+      for (int c = 0; c < qa.column_count(); ++c) {
+        INFO(qa.column_name(c));
+        CHECK(qa.column_text(c) == qb.column_text(c));
+      }
+      ++rows;
+    }
+    CHECK_FALSE(qb.step());
+    CHECK(rows == interactions);
+  }
+  SECTION("csv") {
+    auto csv = test::sh(bin() + " export --db " + db + " --format csv");
+    REQUIRE(csv.status == 0);
+    auto rows = parse_csv(csv.out);
+    REQUIRE(rows.size() == static_cast<std::size_t>(interactions) + 1);
+    CHECK(rows[0][0] == "interaction_id");
+    for (const auto& r : rows) CHECK(r.size() == rows[0].size());
+    CHECK(rows[0].size() == 20);
+    auto help = test::sh(bin() + " export --help");
+    CHECK_THAT(help.out, Catch::Contains("interaction_id,timestamp,session_id"));
+    // Quoting: a field with a comma, a quote and a line break round-trips.
+    CHECK(parse_csv("a,\"x, \"\"y\"\"\r\nz\"\r\n") == std::vector<std::vector<std::string>>{{"a", "x, \"y\"\r\nz"}});
+  }
+  SECTION("errors name the value") {
+    auto bad = test::sh(bin() + " export --db " + db + " --format parquet", true);
+    CHECK(bad.status == 2);
+    CHECK_THAT(bad.out, Catch::Contains("'parquet'"));
+    auto missing = test::sh(bin() + " export --db " + f.dir.file("nope.db") + " --format csv", true);
+    CHECK(missing.status != 0);
+    CHECK_FALSE(std::filesystem::exists(f.dir.file("nope.db")));  // read-only: never created
+  }
+}
+
+TEST_CASE("active and candidate checkpoints merge separately; learned_into follows them", "[merge]") {
+  test::TempDir dir;
+  const std::vector<std::string> paths = {dir.file("a.db"), dir.file("b.db")};
+  Rng rng(11);
+  std::vector<std::unique_ptr<select::Policy>> actives, candidates;
+  for (std::size_t s = 0; s < paths.size(); ++s) {
+    store::Store st(paths[s]);
+    auto p = select::make_policy("linucb", json::object(), 3);
+    p->add_action("plain@1");
+    p->add_action("role_expert@1");
+    store::Transaction tx(st.db());
+    auto decide = [&](int i, std::optional<std::int64_t> into) {
+      Eigen::VectorXd x = Eigen::VectorXd::Random(3);
+      const std::string action = i % 2 ? "plain@1" : "role_expert@1";
+      const double r = rng.uniform(0, 1);
+      p->update(x, action, r, 0.5);
+      store::DecisionRow d;
+      d.interaction_id = test::uuid_for(100 * s + i, 17);
+      d.timestamp = kStart + i;
+      d.policy_name = "linucb";
+      d.action_set = R"([{"template_id":"plain","version":"1","probability":0.5,"score":0},)"
+                     R"({"template_id":"role_expert","version":"1","probability":0.5,"score":0}])";
+      d.chosen_template = action.substr(0, action.find('@'));
+      d.chosen_version = "1";
+      d.propensity = 0.5;
+      d.context = json(std::vector<double>(x.data(), x.data() + 3)).dump();
+      const std::int64_t id = st.insert_decision(d);
+      st.set_decision_reward(id, r, into);
+    };
+    for (int i = 0; i < 10; ++i) decide(i, 3);  // learned into the shard's version 3, now active
+    store::ModelRow m;
+    m.name = PolicyManager::kModelName;
+    m.version = 3;
+    m.state = select::encode_checkpoint(*p);
+    m.metrics = json{{"learned_into", {3}}, {"reward_model", {{"plain@1", {5, 2.5}}}}, {"baseline_value", 0.4}}.dump();
+    m.status = "active";
+    st.put_model(m);
+    actives.push_back(p->clone());
+    for (int i = 10; i < 16; ++i) decide(i, 4);  // learned into the candidate, version 4
+    decide(16, std::nullopt);                   // held out
+    m.version = 4;
+    m.state = select::encode_checkpoint(*p);
+    m.metrics = json{{"learned_into", {3, 4}}, {"reward_model", {{"plain@1", {8, 4.0}}}}}.dump();
+    m.status = "candidate";
+    st.put_model(m);
+    candidates.push_back(p->clone());
+    tx.commit();
+  }
+  const std::string out = dir.file("m.db");
+  MergeReport r = merge_shards(paths, out);
+  CHECK(r.active_version == 1);
+  CHECK(r.candidate_version == 2);
+  CHECK(query(out, "SELECT count(*) FROM decisions WHERE learned_into = 1") == 20);
+  CHECK(query(out, "SELECT count(*) FROM decisions WHERE learned_into = 2") == 12);
+  CHECK(query(out, "SELECT count(*) FROM decisions WHERE learned_into IS NULL") == 2);
+  for (auto [status, expected] : {std::pair{"active", &actives}, std::pair{"candidate", &candidates}}) {
+    INFO(status);
+    auto merged = checkpoint(out, status);
+    REQUIRE(merged);
+    auto direct = (*expected)[0]->clone();
+    direct->merge(*(*expected)[1]);
+    const auto& mm = dynamic_cast<const select::LinearPolicy&>(*merged).models();
+    const auto& dm = dynamic_cast<const select::LinearPolicy&>(*direct).models();
+    REQUIRE(mm.arms().size() == 2);
+    for (std::size_t k = 0; k < 2; ++k) {
+      CHECK(mm.arms()[k].count == dm.arms()[k].count);
+      CHECK(max_abs_diff(mm.arms()[k].a_inv, dm.arms()[k].a_inv) < 1e-12);
+      CHECK(max_abs_diff(mm.arms()[k].theta, dm.arms()[k].theta) < 1e-12);
+    }
+  }
+  store::Database d(out);
+  store::Statement q(d, "SELECT status, metrics FROM models ORDER BY version");
+  REQUIRE(q.step());
+  json active = json::parse(q.column_text(1));
+  CHECK(active["reward_model"]["plain@1"] == json::array({10, 5.0}));
+  CHECK(active["learned_into"] == json::array({1}));
+  CHECK_FALSE(active.contains("baseline_value"));
+  REQUIRE(q.step());
+  json cand = json::parse(q.column_text(1));
+  CHECK(cand["reward_model"]["plain@1"] == json::array({16, 8.0}));
+  CHECK(cand["learned_into"] == json::array({1, 2}));
+}
