@@ -216,6 +216,11 @@ TEST_CASE("promptlearn templates, select, jobs, rollback and ab from the command
   Run jobs = sh(bin() + " jobs --db " + db + " --now 2026-02-02T00:00:00Z");
   CHECK(jobs.status == 0);
   CHECK(json::parse(jobs.out)["ran"] == json::array({"learn", "watch", "gate", "patterns", "models", "tuning", "rollups", "retention"}));
+  // --human: one line per job; a second call a minute later runs only what is due every call.
+  Run human = sh(bin() + " jobs --db " + db + " --now 2026-02-02T00:01:00Z --human");
+  CHECK(human.status == 0);
+  CHECK_THAT(human.out, Catch::StartsWith("ran: learn, watch"));
+  CHECK_THAT(human.out, Catch::Contains("  learn "));
   CHECK(json::parse(jobs.out)["tuning"]["skipped"].get<std::string>().find("held-out decisions") != std::string::npos);
   // One decision is too little to train on: the job says why, per model.
   CHECK(json::parse(jobs.out)["models"]["trained"].empty());

@@ -169,6 +169,14 @@ void usage(std::ostream& out) {
 }  // namespace
 }  // namespace promptlearn::cli
 
+namespace {
+/// A library message that already starts with the command's name ("merge: ...") without it, so the
+/// one-line error does not repeat it after "promptlearn merge: ".
+std::string without_command(const std::string& cmd, const std::string& message) {
+  return message.rfind(cmd + ": ", 0) == 0 ? message.substr(cmd.size() + 2) : message;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace promptlearn::cli;
   if (argc < 2) {
@@ -186,7 +194,7 @@ int main(int argc, char** argv) {
     if (cmd == "features") return run_features(Args(argc, argv, 2, {"db", "config", "hash-dim"}, {}));
     if (cmd == "select") return run_select(Args(argc, argv, 2, {"db"}, {"record", "human"}));
     if (cmd == "templates") return run_templates(Args(argc, argv, 2, {"db", "add", "retire", "body", "parent"}, {}));
-    if (cmd == "jobs") return run_jobs(Args(argc, argv, 2, {"db", "now"}, {}));
+    if (cmd == "jobs") return run_jobs(Args(argc, argv, 2, {"db", "now"}, {"human"}));
     if (cmd == "rollback") return run_rollback(Args(argc, argv, 2, {"db", "reason"}, {}));
     if (cmd == "ab")
       return run_ab(Args(argc, argv, 2, {"db", "create", "assign", "unit", "interaction", "report", "stop"}, {"human"}));
@@ -207,10 +215,10 @@ int main(int argc, char** argv) {
     usage(std::cerr);
     return 2;
   } catch (const std::invalid_argument& e) {
-    std::cerr << "promptlearn " << cmd << ": " << e.what() << "\n";
+    std::cerr << "promptlearn " << cmd << ": " << without_command(cmd, e.what()) << "\n";
     return 2;
   } catch (const promptlearn::Error& e) {
-    std::cerr << "promptlearn " << cmd << ": " << e.what() << "\n";
+    std::cerr << "promptlearn " << cmd << ": " << without_command(cmd, e.what()) << "\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "promptlearn " << cmd << ": unexpected error: " << e.what() << "\n";

@@ -67,14 +67,33 @@ int run_templates(const Args& args) {
 
 int run_jobs(const Args& args) {
   if (args.has("help")) {
-    std::cout << "usage: promptlearn jobs --db FILE [--now RFC3339]\n"
+    std::cout << "usage: promptlearn jobs --db FILE [--now RFC3339] [--human]\n"
                  "Runs the scheduled work that is due (learning from rewards, the rollback watch, the\n"
-                 "deployment gate) and prints what ran as JSON.\n";
+                 "deployment gate, patterns, model retraining, tuning, metric rollups and alerts, retention)\n"
+                 "and prints what ran as JSON (--human: one line per job).\n";
     return 0;
   }
   LearningEngine engine(require_db(args), Config::defaults());
   const TimeMs now = now_option(args).value_or(engine.clock().now_ms());
-  std::cout << to_json(engine.run_due_jobs(now)).dump() << std::endl;
+  const JobsReport r = engine.run_due_jobs(now);
+  if (!args.has("human")) {
+    std::cout << to_json(r).dump() << std::endl;
+    return 0;
+  }
+  std::cout << "ran: " << fmt::format("{}", fmt::join(r.ran, ", ")) << "\n";
+  if (r.learn)
+    std::cout << fmt::format("  learn      {} learned, {} defaulted, {} held out, {} waiting for an outcome\n",
+                             r.learn->learned, r.learn->defaulted, r.learn->held_out, r.learn->waiting);
+  if (r.rolled_back) std::cout << "  watch      rolled back to the previous policy\n";
+  if (r.gate) std::cout << "  gate       " << r.gate->reason << "\n";
+  if (r.patterns_written) std::cout << fmt::format("  patterns   {} rows written\n", r.patterns_written);
+  if (r.models) std::cout << fmt::format("  models     trained: {}\n", fmt::join(r.models->trained, ", "));
+  if (r.tuning) std::cout << "  tuning     " << to_json(*r.tuning).dump() << "\n";
+  if (r.rollup_hours || r.alerts_fired)
+    std::cout << fmt::format("  rollups    {} hours, {} alerts fired\n", r.rollup_hours, r.alerts_fired);
+  if (r.retention) std::cout << "  retention  " << to_json(*r.retention)["deleted"].dump() << "\n";
+  for (const auto& job : r.leased_elsewhere) std::cout << "  " << job << ": running in another process\n";
+  for (const auto& [job, error] : r.failed) std::cout << "  " << job << " FAILED: " << error << "\n";
   return 0;
 }
 
