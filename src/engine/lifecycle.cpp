@@ -66,19 +66,12 @@ EraseReport LearningEngine::erase_user(const std::string& user_id) {
     const auto learned = lifecycle::learned_rows_of_user(st, stored);
     // Hours whose rollups hold the user's performance reports, rebuilt below from the remaining rows
     // (exact while the raw rows are kept; older rollups are anonymous aggregates and stay).
-    const std::vector<TimeMs> hours = monitoring::hours_of_user(st, stored);
+    const std::vector<TimeMs> hours = monitoring::rolled_up_hours_of_user(st, stored);
     const PolicyManager::ForgetReport forgot = policy_->forget(st, learned);
     EraseReport r = lifecycle::delete_user_rows(st, stored, user_id);
     r.policy = forgot;
-    {
-      std::vector<TimeMs> rolled;
-      const auto until = st.setting("monitor.rolled_up_until");
-      const auto until_t = until ? try_parse_rfc3339(*until) : std::nullopt;
-      for (TimeMs h : hours)
-        if (until_t && h < *until_t) rolled.push_back(h);
-      monitoring::roll_up_hours(st, rolled, now);
-      r.rollup_hours = rolled.size();
-    }
+    monitoring::roll_up_hours(st, hours, now);
+    r.rollup_hours = hours.size();
     if (forgot.not_exact > 0) r.retrain.push_back(PolicyManager::kModelName);
     // The predictive models were fitted on the user's rows too: the retraining job runs at the next
     // run_due_jobs (its last run forgotten), on data without them.

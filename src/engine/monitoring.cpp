@@ -165,13 +165,16 @@ std::size_t roll_up_hours(store::Store& st, const std::vector<TimeMs>& hours, Ti
   return written;
 }
 
-std::vector<TimeMs> hours_of_user(store::Store& st, const std::string& stored_id) {
+std::vector<TimeMs> rolled_up_hours_of_user(store::Store& st, const std::string& stored_id) {
   std::vector<TimeMs> out;
+  const auto until = st.setting(kRolledUntil);
+  const auto until_t = until ? try_parse_rfc3339(*until) : std::nullopt;
+  if (!until_t) return out;  // nothing rolled up yet
   store::Statement q(st.db(), "SELECT DISTINCT substr(p.timestamp, 1, 13) FROM performance p JOIN interactions i USING "
                               "(interaction_id) WHERE i.user_id = ?1");
   q.bind(1, stored_id);
   while (q.step())
-    if (auto t = try_parse_rfc3339(q.column_text(0) + ":00:00Z")) out.push_back(*t);
+    if (auto t = try_parse_rfc3339(q.column_text(0) + ":00:00Z"); t && *t < *until_t) out.push_back(*t);
   return out;
 }
 

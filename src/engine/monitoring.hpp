@@ -19,8 +19,8 @@ namespace monitoring {
 std::size_t roll_up_hours(store::Store& st, const std::vector<TimeMs>& hours, TimeMs now,
                           std::map<TimeMs, monitor::MetricsWindow>* windows = nullptr);
 
-/// The hours (starts) in which one user's performance reports fall.
-std::vector<TimeMs> hours_of_user(store::Store& st, const std::string& stored_id);
+/// The hours (starts) already rolled up in which one user's performance reports fall.
+std::vector<TimeMs> rolled_up_hours_of_user(store::Store& st, const std::string& stored_id);
 
 }  // namespace monitoring
 }  // namespace promptlearn
