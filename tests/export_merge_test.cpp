@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -621,4 +622,199 @@ TEST_CASE("active and candidate checkpoints merge separately; learned_into follo
   json cand = json::parse(q.column_text(1));
   CHECK(cand["reward_model"]["plain@1"] == json::array({16, 8.0}));
   CHECK(cand["learned_into"] == json::array({1, 2}));
+}
+
+namespace {
+
+/// A byte copy of a closed database file (and its WAL, if one is left): a replica of a shard.
+void copy_db(const std::string& from, const std::string& to) {
+  std::filesystem::copy_file(from, to);
+  if (std::filesystem::exists(from + "-wal")) std::filesystem::copy_file(from + "-wal", to + "-wal");
+}
+
+/// Rows of `sql` as text, one string per row (columns joined by '|'), for comparing two files.
+std::vector<std::string> rows_of(const std::string& db, const std::string& sql) {
+  store::OpenOptions oo;
+  oo.create = false;
+  oo.read_only = true;
+  store::Database d(db, oo);
+  store::Statement q(d, sql);
+  std::vector<std::string> out;
+  while (q.step()) {
+    std::string row;
+    for (int c = 0; c < q.column_count(); ++c) row += (c ? "|" : "") + (q.is_null(c) ? "NULL" : q.column_text(c));
+    out.push_back(row);
+  }
+  return out;
+}
+
+/// Every hourly and daily rollup of two files: same buckets, request counts, latency quantiles.
+void check_same_rollups(const std::string& a, const std::string& b) {
+  store::OpenOptions oo;
+  oo.create = false;
+  oo.read_only = true;
+  store::Database da(a, oo), db(b, oo);
+  store::Statement qa(da, "SELECT granularity, bucket_start, requests, window FROM metric_rollups ORDER BY 1, 2");
+  store::Statement qb(db, "SELECT granularity, bucket_start, requests, window FROM metric_rollups ORDER BY 1, 2");
+  int buckets = 0;
+  while (qa.step()) {
+    REQUIRE(qb.step());
+    INFO(qa.column_text(0) << " " << qa.column_text(1));
+    CHECK(qb.column_text(1) == qa.column_text(1));
+    CHECK(qb.column_int64(2) == qa.column_int64(2));
+    json ja = monitor::MetricsWindow::from_bytes(qa.column_blob(3)).summary().to_json();
+    json jb = monitor::MetricsWindow::from_bytes(qb.column_blob(3)).summary().to_json();
+    CHECK(jb["latency_ms"] == ja["latency_ms"]);
+    ++buckets;
+  }
+  CHECK_FALSE(qb.step());
+  CHECK(buckets > 6);
+}
+
+}  // namespace
+
+TEST_CASE("a replica of a shard merged in adds nothing: duplicates are learned once", "[merge]") {
+  Fleet& f = fleet();
+  const std::string plain = f.dir.file("plain-merge.db"), replica = f.dir.file("replica.db");
+  copy_db(f.shard_paths[1], replica);
+  MergeReport base = merge_shards(f.shard_paths, plain);
+  // The replica listed before its original: its decisions win the ties, the original's are dropped.
+  const std::string with_replica = f.dir.file("replica-merge.db");
+  MergeReport r = merge_shards({f.shard_paths[0], replica, f.shard_paths[1], f.shard_paths[2]}, with_replica);
+  const std::int64_t shard_interactions = query(f.shard_paths[1], "SELECT count(*) FROM interactions");
+  CHECK(r.duplicate_interactions == shard_interactions);
+  CHECK(r.dropped_decisions == query(f.shard_paths[1], "SELECT count(*) FROM decisions"));
+  CHECK(r.downdates > 0);
+  CHECK(r.rollup_hours_rebuilt > 0);
+  CHECK(r.rollup_hours_inexact == 0);
+  for (const char* t : {"interactions", "performance", "outcomes", "decisions", "user_stats", "templates"}) {
+    INFO(t);
+    CHECK(query(with_replica, std::string("SELECT count(*) FROM ") + t) ==
+          query(plain, std::string("SELECT count(*) FROM ") + t));
+  }
+  CHECK(query(with_replica, "PRAGMA integrity_check") == 0);
+  // Users: the same counts; sums to rounding.
+  CHECK(rows_of(with_replica, "SELECT user_id, interactions, reward_count, last_seen FROM user_stats ORDER BY 1") ==
+        rows_of(plain, "SELECT user_id, interactions, reward_count, last_seen FROM user_stats ORDER BY 1"));
+  {
+    auto sums = [](const std::string& db) {
+      std::map<std::string, std::pair<double, double>> m;
+      store::Database d(db);
+      store::Statement q(d, "SELECT user_id || ' ' || template_key, weight, reward_sum FROM user_template_stats");
+      while (q.step()) m[q.column_text(0)] = {q.column_double(1), q.column_double(2)};
+      store::Statement u(d, "SELECT user_id, reward_sum, 0 FROM user_stats");
+      while (u.step()) m["user " + u.column_text(0)] = {u.column_double(1), 0};
+      return m;
+    };
+    auto a = sums(plain), b = sums(with_replica);
+    REQUIRE(a.size() == b.size());
+    REQUIRE(a.size() > 12);
+    for (const auto& [k, v] : a) {
+      INFO(k);
+      REQUIRE(b.count(k));
+      CHECK(b[k].first == Approx(v.first).margin(1e-9));
+      CHECK(b[k].second == Approx(v.second).margin(1e-9));
+    }
+  }
+  check_same_rollups(plain, with_replica);
+  // The learned policies: the same updates (count, pooled moments, each arm's raw statistics), the same
+  // reward model and the same number of trained decisions.
+  for (const char* status : {"active", "candidate"}) {
+    INFO(status);
+    auto pa = checkpoint(plain, status), pb = checkpoint(with_replica, status);
+    CHECK(static_cast<bool>(pa) == static_cast<bool>(pb));
+    if (!pa || !pb) {
+      CHECK(std::string(status) == "active");  // the fleet's shards may not have deployed yet
+      continue;
+    }
+    const auto& ma = dynamic_cast<const select::LinearPolicy&>(*pa).models();
+    const auto& mb = dynamic_cast<const select::LinearPolicy&>(*pb).models();
+    CHECK(mb.seen() == ma.seen());
+    auto ra = raw_statistics(*pa), rb = raw_statistics(*pb);
+    REQUIRE(ra.size() == rb.size());
+    for (const auto& [key, arm] : ra) {
+      INFO(key);
+      CHECK(rb[key].count == arm.count);
+      const double scale = 1.0 + arm.s.cwiseAbs().maxCoeff();
+      CHECK(max_abs_diff(rb[key].s, arm.s) < 1e-6 * scale);
+      CHECK(max_abs_diff(rb[key].b, arm.b) < 1e-6 * scale);
+    }
+    auto metrics = [&](const std::string& db) {
+      store::Database d(db);
+      store::Statement q(d, "SELECT metrics FROM models WHERE name = 'template_selection' AND status = ?1");
+      q.bind(1, status);
+      REQUIRE(q.step());
+      return json::parse(q.column_text(0));
+    };
+    json ja = metrics(plain), jb = metrics(with_replica);
+    CHECK(jb["trained_decisions"] == ja["trained_decisions"]);
+    for (auto it = ja["reward_model"].begin(); it != ja["reward_model"].end(); ++it) {
+      CHECK(jb["reward_model"][it.key()][0] == it.value()[0]);
+      CHECK(jb["reward_model"][it.key()][1].get<double>() == Approx(it.value()[1].get<double>()).margin(1e-9));
+    }
+  }
+
+  // A replica whose raw performance rows of one hour are gone (retention ran there): that hour cannot be
+  // rebuilt, is left as merged and is reported.
+  const std::string purged = f.dir.file("purged-replica.db");
+  copy_db(f.shard_paths[1], purged);
+  std::string hour;
+  {
+    store::Database d(purged);
+    hour = rows_of(purged, "SELECT substr(timestamp, 1, 13) FROM performance ORDER BY timestamp LIMIT 1").at(0);
+    d.exec("DELETE FROM performance WHERE substr(timestamp, 1, 13) = '" + hour + "'");
+  }
+  MergeReport rp = merge_shards({f.shard_paths[0], purged, f.shard_paths[1], f.shard_paths[2]},
+                                f.dir.file("purged-merge.db"));
+  CHECK(rp.rollup_hours_inexact == 1);
+  CHECK(rp.rollup_hours_rebuilt == r.rollup_hours_rebuilt - 1);
+}
+
+TEST_CASE("merge applies reports pending for an interaction of another shard and rolls up a lagging shard",
+          "[merge]") {
+  test::TempDir dir;
+  ManualClock clock(kStart + 9 * 3600000);
+  EngineOptions eo;
+  eo.clock = &clock;
+  eo.privacy_key = kKeyHex;
+  const std::string a = dir.file("a.db"), b = dir.file("b.db");
+  const std::string x = test::uuid_for(1, 21), y = test::uuid_for(2, 21);
+  auto perf = [](const std::string& id, double ms) {
+    return json{{"interaction_id", id}, {"performance_metrics", {{"total_processing_time_ms", ms}}}};
+  };
+  {
+    LearningEngine ea(a, test::fast_config(), eo), eb(b, test::fast_config(), eo);
+    REQUIRE(ea.record(test::interaction_doc(x, "Explain the cache")).accepted);
+    // B saw X's performance report and outcome only (the host's next call went to another shard).
+    REQUIRE(eb.record(perf(x, 120)).accepted);
+    REQUIRE(eb.record(json{{"interaction_id", x}, {"outcome_data", {{"response_quality_score", 0.8},
+                                                                       {"claude_response_time_ms", 900}}}})
+                .accepted);
+    REQUIRE(eb.record(test::interaction_doc(y, "Write a test")).accepted);
+    REQUIRE(eb.record(perf(y, 80)).accepted);
+    ea.flush();
+    eb.flush();
+    clock.set(kStart + 12 * 3600000);
+    ea.run_rollups(clock.now_ms());  // A rolls up; B never did (it was not opened at the hour's end)
+    ea.close();
+    eb.close();
+  }
+  CHECK(query(b, "SELECT count(*) FROM pending_events") == 2);
+  const std::string out = dir.file("m.db");
+  MergeReport r = merge_shards({a, b}, out);
+  CHECK(r.pending_resolved == 2);
+  CHECK(query(out, "SELECT count(*) FROM pending_events") == 0);
+  CHECK(query(out, "SELECT count(*) FROM performance") == 2);
+  CHECK(query(out, "SELECT count(*) FROM outcomes WHERE interaction_id = '" + x + "'") == 1);
+  // The hour holds both requests, X's response time included (merged, not only A's empty hour).
+  CHECK(r.rollup_hours_rebuilt >= 1);
+  CHECK(query(out, "SELECT sum(requests) FROM metric_rollups WHERE granularity = 'hour'") == 2);
+  CHECK(query(out, "SELECT sum(requests) FROM metric_rollups WHERE granularity = 'day'") == 2);
+  // The merged file's engine computes the same rollups from its raw rows: nothing left to add.
+  {
+    LearningEngine e(out, test::fast_config(), eo);
+    e.run_rollups(clock.now_ms());
+    e.close();
+  }
+  CHECK(query(out, "SELECT sum(requests) FROM metric_rollups WHERE granularity = 'hour'") == 2);
 }

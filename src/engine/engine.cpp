@@ -12,6 +12,7 @@
 #include "promptlearn/privacy/protector.hpp"
 #include "promptlearn/store/store.hpp"
 #include "background.hpp"
+#include "setting_keys.hpp"
 
 namespace promptlearn {
 
@@ -151,7 +152,7 @@ std::optional<TimeMs> period_of(Frequency f) {
   return std::nullopt;
 }
 
-constexpr const char* kModelsLastRun = "jobs.model_retraining.last_run";
+using setting_keys::kModelsLastRun;
 constexpr const char* kTuningLastRun = "jobs.parameter_tuning.last_run";
 /// How long a job's lease holds: a process that died running a job blocks it this long (job's clock).
 constexpr TimeMs kLeaseMs = 2 * 3600000LL;

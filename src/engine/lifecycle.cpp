@@ -14,6 +14,7 @@
 #include "promptlearn/store/store.hpp"
 #include "background.hpp"
 #include "monitoring.hpp"
+#include "setting_keys.hpp"
 
 namespace promptlearn {
 
@@ -76,7 +77,9 @@ EraseReport LearningEngine::erase_user(const std::string& user_id) {
     // The predictive models were fitted on the user's rows too: the retraining job runs at the next
     // run_due_jobs (its last run forgotten), on data without them.
     if (st.db().query_int("SELECT count(*) FROM models WHERE name <> 'template_selection'") > 0) {
-      st.db().exec("DELETE FROM settings WHERE key = 'jobs.model_retraining.last_run'");
+      store::Statement del(st.db(), "DELETE FROM settings WHERE key = ?1");
+      del.bind(1, setting_keys::kModelsLastRun);
+      del.run();
       r.retrain.push_back("predictive models");
     }
     st.audit(now, "engine", "erase_user",

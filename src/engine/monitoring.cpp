@@ -15,13 +15,14 @@
 #include "promptlearn/monitor/metrics.hpp"
 #include "promptlearn/store/store.hpp"
 #include "monitoring.hpp"
+#include "setting_keys.hpp"
 
 namespace promptlearn {
 namespace {
 
 constexpr TimeMs kHour = 3600000LL;
 constexpr TimeMs kDay = 24 * kHour;
-constexpr const char* kRolledUntil = "monitor.rolled_up_until";
+constexpr const char* kRolledUntil = setting_keys::kRolledUpUntil;
 constexpr const char* kAlertState = "monitor.alert_state";
 constexpr std::uint64_t kMinRequests = 20;
 

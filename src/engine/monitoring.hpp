@@ -13,6 +13,14 @@ class Store;
 }
 namespace monitoring {
 
+constexpr TimeMs kHourMs = 3600000LL;
+/// The start of the hour `t` falls in.
+inline TimeMs hour_of(TimeMs t) {
+  TimeMs q = t / kHourMs;
+  if (t % kHourMs != 0 && t < 0) --q;
+  return q * kHourMs;
+}
+
 /// Rebuilds the hourly rollups of `hours` (hour starts) from the raw rows now in the file (an hour without
 /// rows loses its rollup), then re-merges every day they touch from its hourly rows. Inside the caller's
 /// transaction. The windows built are handed back in `windows` when given. Returns the hours written.

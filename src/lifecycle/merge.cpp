@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -13,10 +15,15 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include <Eigen/Core>
+
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "../engine/monitoring.hpp"
+#include "../engine/setting_keys.hpp"
 #include "promptlearn/core/error.hpp"
+#include "promptlearn/core/records.hpp"
 #include "promptlearn/core/time.hpp"
 #include "promptlearn/features/keywords.hpp"
 #include "promptlearn/lifecycle/policy_manager.hpp"
@@ -37,6 +44,11 @@ nlohmann::json to_json(const MergeReport& r) {
           {"users", r.users},
           {"active_version", r.active_version},
           {"candidate_version", r.candidate_version},
+          {"dropped_decisions", r.dropped_decisions},
+          {"downdates", r.downdates},
+          {"pending_resolved", r.pending_resolved},
+          {"rollup_hours_rebuilt", r.rollup_hours_rebuilt},
+          {"rollup_hours_inexact", r.rollup_hours_inexact},
           {"dropped_models", r.dropped_models}};
 }
 
@@ -92,9 +104,11 @@ void bind_column(store::Statement& to, int index, const store::Statement& from, 
 
 /// Copies every row of `table` (columns `cols`) from `src` with `insert` (an INSERT of the same columns,
 /// in that order). Streams row by row. Returns {rows read, rows written}.
-std::pair<std::int64_t, std::int64_t> copy_rows(store::Database& src, store::Database& out, const std::string& table,
-                                                const std::vector<std::string>& cols, const std::string& insert_sql,
-                                                const std::string& order = "") {
+/// `on_ignored` sees each source row the insert did not write (an INSERT OR IGNORE's duplicate).
+std::pair<std::int64_t, std::int64_t> copy_rows(
+    store::Database& src, store::Database& out, const std::string& table, const std::vector<std::string>& cols,
+    const std::string& insert_sql, const std::string& order = "",
+    const std::function<void(const store::Statement&)>& on_ignored = nullptr) {
   store::Statement q(src, fmt::format("SELECT {} FROM {}{}", joined(cols), table, order));
   store::Statement ins(out, insert_sql);
   std::int64_t read = 0, written = 0;
@@ -102,7 +116,9 @@ std::pair<std::int64_t, std::int64_t> copy_rows(store::Database& src, store::Dat
     ++read;
     for (int c = 0; c < static_cast<int>(cols.size()); ++c) bind_column(ins, c + 1, q, c);
     ins.step();
-    written += out.changes();
+    const auto changed = out.changes();
+    written += changed;
+    if (changed == 0 && on_ignored) on_ignored(q);
     ins.reset();
   }
   return {read, written};
@@ -126,21 +142,53 @@ std::set<std::int64_t> learned_into(const nlohmann::json& metrics) {
   return out;
 }
 
+/// A shard's decision that is not kept because another shard's decisions of the same interaction are: what
+/// it taught its shard (the checkpoints that learned it, its user's statistics) comes out of the merge.
+struct DroppedDecision {
+  std::size_t shard = 0;
+  std::int64_t decision_id = 0;
+  std::string context, action, user_id;  ///< user_id empty: none
+  double reward = 0;
+  std::optional<std::int64_t> learned_into;  ///< the shard's candidate version that learned it
+};
+
+/// A stored context (JSON array of numbers) as a vector; empty when it is not one.
+Eigen::VectorXd context_vector(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_array()) return {};
+  Eigen::VectorXd x(static_cast<Eigen::Index>(j.size()));
+  for (std::size_t k = 0; k < j.size(); ++k) {
+    if (!j[k].is_number()) return {};
+    x(static_cast<Eigen::Index>(k)) = j[k].get<double>();
+  }
+  return x;
+}
+
 /// One shard's template_selection checkpoints (newest active and candidate rows).
 struct ShardPolicy {
   std::optional<store::ModelRow> active, candidate;
   std::set<std::int64_t> active_into, candidate_into;
 };
 
+/// One shard's checkpoint to merge and the dropped decisions it learned (to take out first).
+struct CheckpointPart {
+  std::string shard;
+  const store::ModelRow* row = nullptr;
+  std::vector<const DroppedDecision*> forget;
+};
+
 /// Merges checkpoints of several shards: Policy::merge for the state, the reward model's per-action
-/// [n, sum] and trained_decisions added.
-store::ModelRow merge_checkpoints(const std::vector<std::pair<std::string, const store::ModelRow*>>& rows,
-                                  std::int64_t version, const std::string& status, const nlohmann::json& into,
-                                  TimeMs now) {
+/// [n, sum] and trained_decisions added. Each part's dropped decisions are first taken out of its state
+/// (exact rank-1 downdates, Policy::downdate) and out of its reward model and count; `downdates` counts them.
+store::ModelRow merge_checkpoints(const std::vector<CheckpointPart>& parts, std::int64_t version,
+                                  const std::string& status, const nlohmann::json& into, TimeMs now,
+                                  std::int64_t& downdates) {
   std::unique_ptr<select::Policy> merged;
   nlohmann::json reward_model = nlohmann::json::object();
   std::int64_t trained = 0;
-  for (const auto& [shard, row] : rows) {
+  for (const CheckpointPart& part : parts) {
+    const std::string& shard = part.shard;
+    const store::ModelRow* row = part.row;
     std::unique_ptr<select::Policy> p;
     try {
       p = select::make_policy_from_checkpoint(row->state);
@@ -153,6 +201,20 @@ store::ModelRow merge_checkpoints(const std::vector<std::pair<std::string, const
                               "the linear policies linucb, thompson, epsilon_greedy and softmax add up); retrain "
                               "the merged file instead",
                               shard, kPolicy, row->version, p->name()));
+    for (const DroppedDecision* d : part.forget) {
+      const Eigen::VectorXd x = context_vector(d->context);
+      bool ok = x.size() == p->dimension();
+      try {
+        ok = ok && p->downdate(x, d->action, d->reward);
+      } catch (const Error&) {
+        ok = false;
+      }
+      if (!ok)
+        throw Error(fmt::format("merge: {}: decision {} (its interaction was decided in another shard too) cannot "
+                                "be taken out of models {} version {}",
+                                shard, d->decision_id, kPolicy, row->version));
+      ++downdates;
+    }
     if (!merged) {
       merged = std::move(p);
     } else {
@@ -164,7 +226,7 @@ store::ModelRow merge_checkpoints(const std::vector<std::pair<std::string, const
       }
     }
     nlohmann::json m = parse_object(row->metrics);
-    trained += m.value("trained_decisions", std::int64_t{0});
+    trained += m.value("trained_decisions", std::int64_t{0}) - static_cast<std::int64_t>(part.forget.size());
     if (m.contains("reward_model") && m["reward_model"].is_object())
       for (auto it = m["reward_model"].begin(); it != m["reward_model"].end(); ++it) {
         if (!it.value().is_array() || it.value().size() != 2) continue;
@@ -172,6 +234,12 @@ store::ModelRow merge_checkpoints(const std::vector<std::pair<std::string, const
         if (!cell.is_array()) cell = nlohmann::json::array({0, 0.0});
         cell[0] = cell[0].get<std::int64_t>() + it.value()[0].get<std::int64_t>();
         cell[1] = cell[1].get<double>() + it.value()[1].get<double>();
+      }
+    for (const DroppedDecision* d : part.forget)
+      if (reward_model.contains(d->action) && reward_model[d->action].is_array()) {
+        auto& cell = reward_model[d->action];
+        cell[0] = std::max<std::int64_t>(0, cell[0].get<std::int64_t>() - 1);
+        cell[1] = cell[1].get<double>() - d->reward;
       }
   }
   store::ModelRow out;
@@ -181,7 +249,7 @@ store::ModelRow merge_checkpoints(const std::vector<std::pair<std::string, const
   out.status = status;
   out.created_at = now;
   nlohmann::json shards = nlohmann::json::array();
-  for (const auto& r : rows) shards.push_back({{"file", r.first}, {"version", r.second->version}});
+  for (const auto& part : parts) shards.push_back({{"file", part.shard}, {"version", part.row->version}});
   // gate / baseline_value / expected_value describe one shard's deployment and are not carried over: the
   // merged active has no rollback reference until its next deployment.
   out.metrics = nlohmann::json{{"reward_model", reward_model},
@@ -190,6 +258,83 @@ store::ModelRow merge_checkpoints(const std::vector<std::pair<std::string, const
                                {"merged_from", shards}}
                     .dump();
   return out;
+}
+
+/// The end of the hours a file has rolled up (nullopt: none yet).
+std::optional<TimeMs> rolled_up_until(store::Database& db) {
+  store::Statement q(db, "SELECT value FROM settings WHERE key = ?1");
+  q.bind(1, setting_keys::kRolledUpUntil);
+  if (!q.step()) return std::nullopt;
+  return try_parse_rfc3339(q.column_view(0));
+}
+
+/// Raw rows (performance reports and rejected events: the requests of a rollup) of [from, from + 1 h).
+std::int64_t raw_requests(store::Database& db, TimeMs from) {
+  store::Statement q(db, "SELECT (SELECT count(*) FROM performance WHERE timestamp >= ?1 AND timestamp < ?2) + "
+                         "(SELECT count(*) FROM rejected_events WHERE received_at >= ?1 AND received_at < ?2)");
+  q.bind(1, format_rfc3339(from)).bind(2, format_rfc3339(from + monitoring::kHourMs));
+  return q.step() ? q.column_int64(0) : 0;
+}
+
+/// The requests of one rolled-up hour of a file (0: no row).
+std::int64_t rolled_requests(store::Database& db, TimeMs hour) {
+  store::Statement q(db, "SELECT requests FROM metric_rollups WHERE granularity = 'hour' AND bucket_start = ?1");
+  q.bind(1, format_rfc3339(hour));
+  return q.step() ? q.column_int64(0) : 0;
+}
+
+/// The hourly rollups merged bucket by bucket are wrong in three cases: an hour with duplicate performance
+/// reports (counted in each shard), an hour one shard had rolled up and another had not yet (the merged
+/// file's rolled_up_until is the latest shard's, so the rollups job would never add the other's rows), and
+/// an hour whose pending reports the merge applied. Those hours are rebuilt from the merged raw rows when
+/// every shard still holds the raw rows of what it rolled up (retention deletes raw rows before their
+/// rollups); the others stay as merged and are counted in rollup_hours_inexact.
+void rebuild_rollups(std::vector<store::Database>& shards, store::Store& out,
+                     const std::map<TimeMs, std::int64_t>& duplicate_hours, const std::set<TimeMs>& resolved_hours,
+                     TimeMs now, MergeReport& report) {
+  std::vector<std::optional<TimeMs>> until(shards.size());
+  std::optional<TimeMs> latest;
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    until[i] = rolled_up_until(shards[i]);
+    if (until[i]) latest = latest ? std::max(*latest, *until[i]) : *until[i];
+  }
+  if (!latest) return;  // no shard has rolled anything up: the rollups job starts from the raw rows
+  std::set<TimeMs> hours;
+  for (const auto& [h, n] : duplicate_hours)
+    if (h < *latest) hours.insert(h);
+  for (TimeMs h : resolved_hours)
+    if (h < *latest) hours.insert(h);
+  // Hours before `latest` that a shard has not rolled up: from its rolled_up_until (or its first raw row).
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    std::optional<TimeMs> from = until[i];
+    if (!from) {
+      store::Statement q(shards[i], "SELECT min(t) FROM (SELECT min(timestamp) AS t FROM performance UNION ALL SELECT "
+                                    "min(received_at) FROM rejected_events)");
+      if (q.step() && !q.is_null(0))
+        if (auto t = try_parse_rfc3339(q.column_view(0))) from = monitoring::hour_of(*t);
+    }
+    if (!from) continue;
+    // Only hours with raw rows in the shard need it (an idle shard's gap can be long).
+    store::Statement q(shards[i], "SELECT DISTINCT substr(t, 1, 13) FROM (SELECT timestamp AS t FROM performance WHERE "
+                                  "timestamp >= ?1 AND timestamp < ?2 UNION ALL SELECT received_at FROM "
+                                  "rejected_events WHERE received_at >= ?1 AND received_at < ?2)");
+    q.bind(1, format_rfc3339(*from)).bind(2, format_rfc3339(*latest));
+    while (q.step())
+      if (auto t = try_parse_rfc3339(q.column_text(0) + ":00:00Z"); t && *t >= *from && *t < *latest) hours.insert(*t);
+  }
+  std::vector<TimeMs> rebuild;
+  for (TimeMs h : hours) {
+    bool complete = true;
+    for (std::size_t i = 0; i < shards.size() && complete; ++i)
+      if (until[i] && h < *until[i]) complete = raw_requests(shards[i], h) >= rolled_requests(shards[i], h);
+    if (complete)
+      rebuild.push_back(h);
+    else
+      ++report.rollup_hours_inexact;
+  }
+  if (!rebuild.empty()) monitoring::roll_up_hours(out, rebuild, now);
+  report.rollup_hours_rebuilt = static_cast<std::int64_t>(rebuild.size());
+  out.put_setting(setting_keys::kRolledUpUntil, format_rfc3339(*latest), now);
 }
 
 }  // namespace
@@ -266,13 +411,42 @@ MergeReport merge_shards(const std::vector<std::string>& inputs, const std::stri
     const auto oc = columns(o, "outcomes");
     const auto pendc = columns(o, "pending_events", "id");
     const auto rejc = columns(o, "rejected_events", "id");
+    // Duplicates (kept from the first shard) were counted in their own shard too: their users' interaction
+    // counts and the hours their performance reports were rolled up into are corrected below.
+    const int ic_user = static_cast<int>(std::find(ic.begin(), ic.end(), "user_id") - ic.begin());
+    const int pc_time = static_cast<int>(std::find(pc.begin(), pc.end(), "timestamp") - pc.begin());
+    const int ic_id = static_cast<int>(std::find(ic.begin(), ic.end(), "interaction_id") - ic.begin());
+    std::vector<std::string> duplicate_users;  // one entry per duplicate interaction with a user
+    std::vector<std::string> duplicate_ids;
+    std::map<TimeMs, std::int64_t> duplicate_hours;  // hour start -> duplicate performance reports
     for (auto& s : shards) {
-      auto [read, written] = copy_rows(s, o, "interactions", ic, insert_sql("INSERT OR IGNORE", "interactions", ic));
+      auto [read, written] =
+          copy_rows(s, o, "interactions", ic, insert_sql("INSERT OR IGNORE", "interactions", ic), "",
+                    [&](const store::Statement& row) {
+                      duplicate_ids.push_back(row.column_text(ic_id));
+                      if (!row.is_null(ic_user)) duplicate_users.push_back(row.column_text(ic_user));
+                    });
       report.duplicate_interactions += read - written;
-      copy_rows(s, o, "performance", pc, insert_sql("INSERT OR IGNORE", "performance", pc));
+      copy_rows(s, o, "performance", pc, insert_sql("INSERT OR IGNORE", "performance", pc), "",
+                [&](const store::Statement& row) {
+                  if (auto t = try_parse_rfc3339(row.column_view(pc_time)))
+                    ++duplicate_hours[monitoring::hour_of(*t)];
+                });
       copy_rows(s, o, "outcomes", oc, insert_sql("INSERT OR IGNORE", "outcomes", oc));
       copy_rows(s, o, "pending_events", pendc, insert_sql("INSERT", "pending_events", pendc), " ORDER BY id");
       copy_rows(s, o, "rejected_events", rejc, insert_sql("INSERT", "rejected_events", rejc), " ORDER BY id");
+    }
+
+    // A duplicate's hour counts it twice in the merged rollups even where a shard no longer has its raw
+    // performance row (retention): the hour of the row that is kept.
+    {
+      store::Statement q(o, "SELECT timestamp FROM performance WHERE interaction_id = ?1");
+      for (const auto& id : duplicate_ids) {
+        q.bind(1, id);
+        if (q.step())
+          if (auto t = try_parse_rfc3339(q.column_view(0))) duplicate_hours.emplace(monitoring::hour_of(*t), 0);
+        q.reset();
+      }
     }
 
     // --- templates: union; a version active in any shard is active
@@ -309,22 +483,55 @@ MergeReport merge_shards(const std::vector<std::string>& inputs, const std::stri
     report.active_version = any_active ? 1 : 0;
     report.candidate_version = any_candidate ? (any_active ? 2 : 1) : 0;
 
-    // --- decisions: new decision_ids; a decision is learned into the merged checkpoint that holds it
+    // --- decisions: new decision_ids; a decision is learned into the merged checkpoint that holds it. An
+    // interaction decided in several shards keeps the decisions of one of them: the shard that learned from
+    // it, else one that has its reward, else the first. What the others' decisions taught their shard is
+    // taken out of the merged statistics below (dropped).
     const auto dc = columns(o, "decisions", "decision_id");
-    const int learned_col = static_cast<int>(std::find(dc.begin(), dc.end(), "learned_into") - dc.begin());
-    const int interaction_col = static_cast<int>(std::find(dc.begin(), dc.end(), "interaction_id") - dc.begin());
-    o.exec("CREATE TEMP TABLE merge_seen (interaction_id TEXT PRIMARY KEY) WITHOUT ROWID");
+    auto col = [&](const char* name) { return static_cast<int>(std::find(dc.begin(), dc.end(), name) - dc.begin()); };
+    const int learned_col = col("learned_into"), interaction_col = col("interaction_id"), reward_col = col("reward");
+    const int context_col = col("context"), template_col = col("chosen_template"), version_col = col("chosen_version");
+    o.exec("CREATE TEMP TABLE merge_choice (interaction_id TEXT PRIMARY KEY, shard INTEGER NOT NULL, rank INTEGER NOT "
+           "NULL) WITHOUT ROWID");
+    {
+      store::Statement put(o, "INSERT INTO temp.merge_choice VALUES (?1, ?2, ?3) ON CONFLICT (interaction_id) DO "
+                              "UPDATE SET shard = excluded.shard, rank = excluded.rank WHERE excluded.rank > rank");
+      for (std::size_t i = 0; i < shards.size(); ++i) {
+        store::Statement q(shards[i], "SELECT interaction_id, max(learned_into IS NOT NULL) * 2 + max(reward IS NOT "
+                                      "NULL) FROM decisions GROUP BY interaction_id");
+        while (q.step()) {
+          put.bind(1, q.column_view(0)).bind(2, static_cast<std::int64_t>(i)).bind(3, q.column_int64(1));
+          put.run();
+        }
+      }
+    }
+    std::vector<DroppedDecision> dropped;  // those with a reward (the others taught nothing)
     for (std::size_t i = 0; i < shards.size(); ++i) {
-      // Interactions decided in an earlier shard are not taken again (duplicates across shards).
-      o.exec("INSERT OR IGNORE INTO temp.merge_seen SELECT DISTINCT interaction_id FROM main.decisions");
-      store::Statement seen(o, "SELECT 1 FROM temp.merge_seen WHERE interaction_id = ?1");
-      store::Statement q(shards[i], fmt::format("SELECT {} FROM decisions ORDER BY decision_id", joined(dc)));
+      store::Statement choice(o, "SELECT shard FROM temp.merge_choice WHERE interaction_id = ?1");
+      store::Statement q(shards[i], fmt::format("SELECT {}, d.decision_id, i.user_id FROM decisions d LEFT JOIN "
+                                                "interactions i ON i.interaction_id = d.interaction_id ORDER BY "
+                                                "d.decision_id",
+                                                joined(dc, "d.")));
+      const int id_col = static_cast<int>(dc.size()), user_col = id_col + 1;
       store::Statement ins(o, insert_sql("INSERT", "decisions", dc));
       while (q.step()) {
-        seen.bind(1, q.column_view(interaction_col));
-        const bool dup = seen.step();
-        seen.reset();
-        if (dup) continue;
+        choice.bind(1, q.column_view(interaction_col));
+        const bool keep = choice.step() && choice.column_int64(0) == static_cast<std::int64_t>(i);
+        choice.reset();
+        if (!keep) {
+          ++report.dropped_decisions;
+          if (q.is_null(reward_col)) continue;
+          DroppedDecision d;
+          d.shard = i;
+          d.decision_id = q.column_int64(id_col);
+          d.context = q.column_text(context_col);
+          d.action = q.column_text(template_col) + "@" + q.column_text(version_col);
+          d.user_id = q.is_null(user_col) ? "" : q.column_text(user_col);
+          d.reward = q.column_double(reward_col);
+          if (!q.is_null(learned_col)) d.learned_into = q.column_int64(learned_col);
+          dropped.push_back(std::move(d));
+          continue;
+        }
         for (int c = 0; c < static_cast<int>(dc.size()); ++c) {
           if (c == learned_col && !q.is_null(c)) {
             const std::int64_t v = q.column_int64(c);
@@ -342,25 +549,36 @@ MergeReport merge_shards(const std::vector<std::string>& inputs, const std::stri
         ins.run();
       }
     }
-    o.exec("DROP TABLE temp.merge_seen");
+    o.exec("DROP TABLE temp.merge_choice");
+    // The dropped decisions a shard's checkpoint learned (those learned into a version it lists).
+    auto forget_of = [&](std::size_t shard, const std::set<std::int64_t>& into) {
+      std::vector<const DroppedDecision*> out;
+      for (const auto& d : dropped)
+        if (d.shard == shard && d.learned_into && into.count(*d.learned_into)) out.push_back(&d);
+      return out;
+    };
 
     // --- learned statistics, merged (not retrained)
     if (report.active_version) {
-      std::vector<std::pair<std::string, const store::ModelRow*>> rows;
+      std::vector<CheckpointPart> parts;
       for (std::size_t i = 0; i < shards.size(); ++i)
-        if (policies[i].active) rows.emplace_back(inputs[i], &*policies[i].active);
-      out.put_model(merge_checkpoints(rows, report.active_version, "active", nlohmann::json::array({1}), now));
+        if (policies[i].active) parts.push_back({inputs[i], &*policies[i].active, forget_of(i, policies[i].active_into)});
+      out.put_model(merge_checkpoints(parts, report.active_version, "active", nlohmann::json::array({1}), now,
+                                      report.downdates));
     }
     if (report.candidate_version) {
-      std::vector<std::pair<std::string, const store::ModelRow*>> rows;
+      std::vector<CheckpointPart> parts;
       for (std::size_t i = 0; i < shards.size(); ++i) {
         const auto& p = policies[i];
-        if (p.candidate || p.active) rows.emplace_back(inputs[i], p.candidate ? &*p.candidate : &*p.active);
+        if (p.candidate)
+          parts.push_back({inputs[i], &*p.candidate, forget_of(i, p.candidate_into)});
+        else if (p.active)
+          parts.push_back({inputs[i], &*p.active, forget_of(i, p.active_into)});
       }
       nlohmann::json into = nlohmann::json::array();
       if (report.active_version) into.push_back(report.active_version);
       into.push_back(report.candidate_version);
-      out.put_model(merge_checkpoints(rows, report.candidate_version, "candidate", into, now));
+      out.put_model(merge_checkpoints(parts, report.candidate_version, "candidate", into, now, report.downdates));
     }
     for (auto& s : shards) {
       store::Statement q(s, "SELECT DISTINCT name FROM models WHERE name <> ?1 ORDER BY name");
@@ -387,6 +605,35 @@ MergeReport merge_shards(const std::vector<std::string>& inputs, const std::stri
                            " ON CONFLICT (user_id, template_key) DO UPDATE SET weight = weight + excluded.weight, "
                            "reward_sum = reward_sum + excluded.reward_sum, updated_at = max(updated_at, "
                            "excluded.updated_at)"));
+    // Duplicates were counted in their own shard: a duplicate interaction once more in its user's count, a
+    // dropped decision's reward once more in its user's sums. user_template_stats holds decayed sums (each
+    // update multiplies the earlier ones by 0.9): a dropped reward weighs 0.9^k there, k = the updates of
+    // that user and template after it in its shard (in decision order, the order the learning job takes).
+    {
+      store::Statement fix(o, "UPDATE user_stats SET interactions = max(0, interactions - 1) WHERE user_id = ?1");
+      for (const auto& u : duplicate_users) {
+        fix.bind(1, u);
+        fix.run();
+      }
+      store::Statement fix_reward(o, "UPDATE user_stats SET reward_sum = reward_sum - ?2, reward_count = max(0, "
+                                     "reward_count - 1) WHERE user_id = ?1");
+      store::Statement fix_template(o, "UPDATE user_template_stats SET weight = weight - ?3, reward_sum = reward_sum - "
+                                       "?4 WHERE user_id = ?1 AND template_key = ?2");
+      for (const auto& d : dropped) {
+        if (d.user_id.empty()) continue;
+        fix_reward.bind(1, d.user_id).bind(2, d.reward);
+        fix_reward.run();
+        store::Statement later(shards[d.shard],
+                               "SELECT count(*) FROM decisions d JOIN interactions i ON i.interaction_id = "
+                               "d.interaction_id WHERE i.user_id = ?1 AND d.chosen_template || '@' || "
+                               "d.chosen_version = ?2 AND d.reward IS NOT NULL AND d.decision_id > ?3");
+        later.bind(1, d.user_id).bind(2, d.action).bind(3, d.decision_id);
+        const double w = later.step() ? std::pow(0.9, static_cast<double>(later.column_int64(0))) : 1.0;
+        fix_template.bind(1, d.user_id).bind(2, d.action).bind(3, w).bind(4, w * d.reward);
+        fix_template.run();
+      }
+      o.exec("DELETE FROM user_template_stats WHERE weight < 1e-9");
+    }
 
     // Metric rollups: the same bucket's windows merged (exact: counts add, sketches merge).
     {
@@ -443,11 +690,56 @@ MergeReport merge_shards(const std::vector<std::string>& inputs, const std::stri
     }
     // The predictive models were not carried over: the retraining job runs at the next run_due_jobs (as
     // after erase_user, src/engine/lifecycle.cpp).
-    if (!report.dropped_models.empty()) o.exec("DELETE FROM settings WHERE key = 'jobs.model_retraining.last_run'");
+    if (!report.dropped_models.empty()) {
+      store::Statement del(o, "DELETE FROM settings WHERE key = ?1");
+      del.bind(1, setting_keys::kModelsLastRun);
+      del.run();
+    }
     for (const char* t : {"audit_log", "patterns", "anomalies", "alerts"}) {
       const auto cols = columns(o, t, "id");
       for (auto& s : shards) copy_rows(s, o, t, cols, insert_sql("INSERT", t, cols), " ORDER BY id");
     }
+
+    // Reports that waited in one shard for an interaction recorded in another are applied now.
+    std::set<TimeMs> resolved_hours;
+    {
+      store::Statement q(o, "SELECT p.id, p.kind, p.payload, i.timestamp, p.interaction_id FROM pending_events p JOIN "
+                            "interactions i ON i.interaction_id = p.interaction_id ORDER BY p.id");
+      store::Statement del(o, "DELETE FROM pending_events WHERE id = ?1");
+      store::Statement perf_time(o, "SELECT timestamp FROM performance WHERE interaction_id = ?1");
+      std::vector<std::int64_t> done;
+      while (q.step()) {
+        Event e;
+        try {
+          e = parse_event_text(q.column_view(2));
+        } catch (const Error&) {
+          continue;  // a payload this version does not read: it stays pending, as it was in its shard
+        }
+        const std::string kind = q.column_text(1), id = q.column_text(4);
+        const TimeMs ts = e.timestamp.value_or(try_parse_rfc3339(q.column_view(3)).value_or(now));
+        if (kind == "performance" && e.performance_metrics) {
+          out.upsert_performance(id, ts, *e.performance_metrics, now);
+          resolved_hours.insert(monitoring::hour_of(ts));
+        } else if (kind == "outcome" && e.outcome_data) {
+          out.upsert_outcome(id, ts, *e.outcome_data, now);
+          perf_time.bind(1, id);
+          if (perf_time.step())  // its response time is part of the performance report's hour
+            if (auto t = try_parse_rfc3339(perf_time.column_view(0))) resolved_hours.insert(monitoring::hour_of(*t));
+          perf_time.reset();
+        } else {
+          continue;
+        }
+        done.push_back(q.column_int64(0));
+      }
+      for (std::int64_t id : done) {
+        del.bind(1, id);
+        del.run();
+      }
+      report.pending_resolved = static_cast<std::int64_t>(done.size());
+    }
+
+    // Rollups: hours the merged sums got wrong are rebuilt from the raw rows, where those are complete.
+    rebuild_rollups(shards, out, duplicate_hours, resolved_hours, now, report);
 
     report.interactions = o.query_int("SELECT count(*) FROM interactions");
     report.decisions = o.query_int("SELECT count(*) FROM decisions");

@@ -7,6 +7,11 @@
 /// merged rather than retrained: the template_selection checkpoints with select::Policy::merge, the
 /// reward model's per-action sums added, hourly/daily metric rollups merged bucket by bucket with
 /// monitor::MetricsWindow::merge, the TF-IDF corpus statistics with features::CorpusStats::merge.
+/// An interaction found in several shards counts once: the decisions of one shard are kept and what the
+/// others' decisions taught their shard is taken out (exact downdates of the checkpoints, the users'
+/// counts and sums); the rollup hours holding duplicates, and hours a lagging shard had not rolled up
+/// yet, are rebuilt from the raw rows; reports pending in one shard for an interaction recorded in
+/// another are applied.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,6 +32,13 @@ struct MergeReport {
   std::int64_t users = 0;                   ///< user_stats rows in the output
   std::int64_t active_version = 0;          ///< template_selection active checkpoint written (0: none)
   std::int64_t candidate_version = 0;       ///< template_selection candidate checkpoint written (0: none)
+  /// Decisions not kept: their interaction was decided in another shard too, whose decisions were kept
+  /// (the shard that learned from it, else one with its reward, else the first).
+  std::int64_t dropped_decisions = 0;
+  std::int64_t downdates = 0;            ///< dropped learned decisions taken out of the merged checkpoints
+  std::int64_t pending_resolved = 0;     ///< reports that waited for an interaction recorded in another shard
+  std::int64_t rollup_hours_rebuilt = 0; ///< hours re-rolled from the raw rows (duplicates, lagging shards)
+  std::int64_t rollup_hours_inexact = 0; ///< such hours left as merged: a shard no longer has their raw rows
   std::vector<std::string> dropped_models;  ///< models not merged (predictive models: retrained by the next job)
 };
 
