@@ -126,6 +126,18 @@ TEST_CASE("the engine stores user and session ids only as keyed hashes (automati
   const std::string payload = one_text(db, "SELECT payload FROM rejected_events");
   CHECK(payload.find("alice@example.com") == std::string::npos);
   CHECK(payload.find(hash) != std::string::npos);
+  // A duplicate interaction keeps the protected event as its payload (serialised only then): hashed ids,
+  // its own prompt, the id it repeated.
+  json dup = event(test::uuid_for(2), "alice@example.com", "Add a test for logout, again");
+  again.record(dup);
+  again.flush();
+  const std::string dup_payload = one_text(db, "SELECT payload FROM rejected_events WHERE field = 'interaction_id'");
+  CHECK(dup_payload.find("alice@example.com") == std::string::npos);
+  const json dj = json::parse(dup_payload);
+  CHECK(dj["user_id"] == hash);
+  CHECK(dj["interaction_id"] == test::uuid_for(2));
+  CHECK(dj["input_data"]["raw_prompt"] == "Add a test for logout, again");
+  CHECK(one_text(db, "SELECT interactions FROM user_stats") == "2");
 }
 
 TEST_CASE("a host key, a key file and no key at all", "[privacy][engine]") {

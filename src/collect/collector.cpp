@@ -118,7 +118,8 @@ Collector::Item Collector::prepare_event(Event event, std::string payload, Recor
     // After the features were derived from the text: what is stored is the protected event, and the
     // payload kept for a duplicate report is that event too (never the text as received).
     privacy_->protect_text(a.event);
-    a.payload = to_json(a.event).dump();
+    a.payload.clear();
+    a.payload_is_event = true;
   }
   result.accepted = true;
   return a;
@@ -156,7 +157,8 @@ void Collector::enrich(Accepted& a) {
   a.features_json = fj.dump();
   if (!store_raw_prompt_) {
     in.raw_prompt.clear();
-    a.payload = to_json(a.event).dump();  // the raw text must not survive in rejected_events either
+    a.payload.clear();  // the raw text must not survive in rejected_events either
+    a.payload_is_event = true;
   }
 }
 
@@ -331,7 +333,7 @@ void Collector::write_batch(std::vector<Item>& items) {
         Rejected dup{a.received,
                      fmt::format("interaction_id: \"{}\" is already recorded; the first report is kept",
                                  e.interaction_id),
-                     "interaction_id", a.payload};
+                     "interaction_id", a.payload_is_event ? to_json(e).dump() : std::move(a.payload)};
         store_.insert_rejected(dup.received, dup.reason, dup.field, dup.payload);
         item = std::move(dup);
         ++rejected;

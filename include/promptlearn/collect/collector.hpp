@@ -112,6 +112,9 @@ class Collector {
     TimeMs timestamp;
     TimeMs received;
     std::string features_json;
+    /// The payload kept for a duplicate is `event` itself (protected, or without its raw prompt), not the
+    /// text received: serialised only when the interaction turns out to be a duplicate.
+    bool payload_is_event = false;
   };
   struct Rejected {
     TimeMs received;
