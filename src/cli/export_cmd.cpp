@@ -157,22 +157,27 @@ std::string csv_value(const store::Statement& q, int c) {
   }
 }
 
-void export_csv(store::Database& db, std::ostream& out) {
+std::size_t export_csv(store::Database& db, std::ostream& out) {
   // Columns of kInteractionSql, in kCsvColumns order.
   const int cols[] = {0, 1, 2, 3, 9, 6, 7, 14, 15, 16, 17, 20, 25, 30, 32, 33, 34, 42, 43, 4};
   static_assert(sizeof(cols) / sizeof(cols[0]) == 20, "one source column per CSV column");
   for (std::size_t i = 0; i < kCsvColumns.size(); ++i) out << (i ? "," : "") << kCsvColumns[i];
   out << "\r\n";
   store::Statement q(db, kInteractionSql);
+  std::size_t rows = 0;
   while (q.step()) {
     for (std::size_t i = 0; i < kCsvColumns.size(); ++i) out << (i ? "," : "") << csv_value(q, cols[i]);
     out << "\r\n";
+    ++rows;
   }
+  return rows;
 }
 
-void export_jsonl(store::Database& db, std::ostream& out) {
+std::size_t export_jsonl(store::Database& db, std::ostream& out) {
   store::Statement q(db, kInteractionSql);
-  while (q.step()) out << wire_document(q).dump() << '\n';
+  std::size_t rows = 0;
+  for (; q.step(); ++rows) out << wire_document(q).dump() << '\n';
+  return rows;
 }
 
 // DSJSON, the JSON lines of Vowpal Wabbit's decision service, as read by `vw --dsjson --cb_explore_adf`.
@@ -185,7 +190,7 @@ void export_jsonl(store::Database& db, std::ostream& out) {
 // "o" (outcomes, {"v", "EventId", "ActionTaken"}). VW costs are minimised: cost = -reward.
 // A decision whose reward is not known yet is written without the label fields and without "o", as the
 // decision service logs an event before its outcome is joined; VW reads it as an unlabelled example.
-void export_dsjson(store::Database& db, std::ostream& out) {
+std::size_t export_dsjson(store::Database& db, std::ostream& out) {
   store::Statement q(db, R"SQL(
 SELECT d.interaction_id, d.timestamp, d.policy_name, d.policy_version, d.action_set, d.chosen_template,
        d.chosen_version, d.propensity, d.context, coalesce(d.reward, o.reward), i.domain
@@ -194,6 +199,7 @@ LEFT JOIN outcomes o ON o.interaction_id = d.interaction_id
 LEFT JOIN interactions i ON i.interaction_id = d.interaction_id
 ORDER BY d.decision_id
 )SQL");
+  std::size_t rows = 0;
   while (q.step()) {
     const std::string event_id = q.column_text(0);
     json actions = json::parse(q.column_view(4), nullptr, false);
@@ -241,13 +247,16 @@ ORDER BY d.decision_id
     line["p"] = std::move(p);
     line["VWState"] = {{"m", fmt::format("{}/{}", q.column_text(2), q.column_int64(3))}};
     out << line.dump() << '\n';
+    ++rows;
   }
+  return rows;
 }
 
 void export_help(std::ostream& out) {
-  out << "usage: promptlearn export --db FILE --format dsjson|jsonl|csv [-o OUT]\n"
+  out << "usage: promptlearn export --db FILE --format dsjson|jsonl|csv [-o OUT [--human]]\n"
          "Writes the file's data for other tools (stdout without -o), streaming; the database is opened\n"
-         "read-only. Identifiers and text are written as stored (keyed hashes, enc1: ciphertext).\n"
+         "read-only. Identifiers and text are written as stored (keyed hashes, enc1: ciphertext), so\n"
+         "--key-file is refused. With -o OUT, --human prints one line: the rows written, the format, the file.\n"
          "  dsjson  one line per logged decision in Vowpal Wabbit's decision-service JSON for\n"
          "          `vw --dsjson --cb_explore_adf`: _label_cost = -reward, _label_probability, _label_Action\n"
          "          (1-based), _labelIndex, a (chosen first), p, c {ctx, meta, _multi [{template {id, version}}]},\n"
@@ -273,6 +282,8 @@ int run_export(const Args& args) {
     throw std::invalid_argument(fmt::format("option '--format': unknown format '{}' (expected dsjson, jsonl or csv)", *format));
   if (args.has("key-file"))
     throw std::invalid_argument("option '--key-file': export writes identifiers and text as stored; it takes no key");
+  if (args.has("human") && !args.has("o"))
+    throw std::invalid_argument("option '--human': the export itself goes to stdout; give -o OUT for a readable summary");
   store::OpenOptions oo;
   oo.create = false;
   oo.read_only = true;
@@ -291,9 +302,10 @@ int run_export(const Args& args) {
     out = &file;
   }
   db.exec("BEGIN");  // one consistent snapshot while other processes write
-  if (*format == "dsjson") export_dsjson(db, *out);
-  else if (*format == "jsonl") export_jsonl(db, *out);
-  else export_csv(db, *out);
+  std::size_t rows = 0;
+  if (*format == "dsjson") rows = export_dsjson(db, *out);
+  else if (*format == "jsonl") rows = export_jsonl(db, *out);
+  else rows = export_csv(db, *out);
   db.exec("COMMIT");
   out->flush();
   if (!*out) throw Error("export: writing the output failed");
@@ -302,22 +314,26 @@ int run_export(const Args& args) {
     if (std::rename(tmp.c_str(), args.get("o")->c_str()) != 0)
       throw Error(fmt::format("export: cannot rename '{}' to '{}'", tmp, *args.get("o")));
   }
+  if (args.has("human"))
+    std::cout << fmt::format("wrote {} {} as {} to {}\n", rows, *format == "dsjson" ? "decisions" : "interactions",
+                             *format, *args.get("o"));
   return 0;
 }
 
 int run_merge(int argc, char** argv) {
   std::vector<std::string> inputs;
   std::string output;
-  bool force = false;
+  bool force = false, human = false;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
-      std::cout << "usage: promptlearn merge A.db B.db ... -o OUT.db [--force]\n"
+      std::cout << "usage: promptlearn merge A.db B.db ... -o OUT.db [--force] [--human]\n"
                    "Merges shard files of a fleet into a new file: events unioned by interaction_id (the first\n"
                    "shard given wins a duplicate), per-user statistics summed, the template_selection active and\n"
                    "candidate checkpoints merged (linear policies: A = A1 + A2 - prior, b = b1 + b2), metric\n"
                    "rollups and corpus statistics merged. The shards must share the privacy key (their .key\n"
-                   "files must be equal). OUT.db must not exist unless --force. Prints a JSON report.\n"
+                   "files must be equal). OUT.db must not exist unless --force. Prints a JSON report (--human:\n"
+                   "readable lines: the shards merged, then the rows and checkpoints written).\n"
                    "See docs/scale-out.md.\n";
       return 0;
     }
@@ -326,6 +342,8 @@ int run_merge(int argc, char** argv) {
       output = argv[++i];
     } else if (a == "--force") {
       force = true;
+    } else if (a == "--human") {
+      human = true;
     } else if (a.rfind("-", 0) == 0) {
       throw std::invalid_argument(fmt::format("unknown option '{}'", a));
     } else {
@@ -336,7 +354,17 @@ int run_merge(int argc, char** argv) {
   if (inputs.empty()) throw std::invalid_argument("no input files (promptlearn merge A.db B.db ... -o OUT.db)");
   MergeOptions mo;
   mo.overwrite = force;
-  std::cout << to_json(merge_shards(inputs, output, mo)).dump() << std::endl;
+  const json j = to_json(merge_shards(inputs, output, mo));
+  if (!human) {
+    std::cout << j.dump() << std::endl;
+    return 0;
+  }
+  std::cout << fmt::format("merged {} shard{} ({}) into {}\n", inputs.size(), inputs.size() == 1 ? "" : "s",
+                           fmt::join(inputs, ", "), output);
+  json rest = j;
+  rest.erase("inputs");
+  rest.erase("output");
+  std::cout << render_human(rest);
   return 0;
 }
 

@@ -16,24 +16,28 @@ namespace promptlearn::cli {
 
 int run_features(const Args& args) {
   if (args.has("help")) {
-    std::cout << "usage: promptlearn features [--db FILE] [--hash-dim 256]\n"
+    std::cout << "usage: promptlearn features [--db FILE [--config FILE]] [--hash-dim 256] [--human]\n"
                  "Reads JSON lines {\"prompt\": \"...\", \"context_data\": {...}} on stdin and prints one line of\n"
                  "features per input line. Keywords are ranked by TF-IDF against the database's corpus\n"
-                 "statistics (--db) or, without it, against the lines read so far. A line that cannot be\n"
-                 "read prints {\"line\": N, \"error\": \"...\"} and the command goes on (exit status 1 at the end).\n";
+                 "statistics (--db, opened with the --config configuration) or, without it, against the lines\n"
+                 "read so far. A line that cannot be read prints {\"line\": N, \"error\": \"...\"} and the command\n"
+                 "goes on (exit status 1 at the end). --human: per input line a \"line N\" heading and the\n"
+                 "features as indented `name  value` lines instead of JSON.\n";
     return 0;
   }
   features::FeatureOptions fo;
   fo.hash_dim = static_cast<int>(args.get_int("hash-dim", fo.hash_dim));
   fo.validate();
+  const Config config = load_config(args);
   std::optional<LearningEngine> engine;
   if (auto db = args.get("db")) {
     EngineOptions eo;
     eo.features = fo;
-    engine.emplace(*db, Config::defaults(), eo);
+    engine.emplace(*db, config, eo);
   }
   features::FeatureExtractor extractor(fo);
   features::CorpusStats corpus;
+  const bool human = args.has("human");
   std::string line;
   long long n = 0;
   int status = 0;
@@ -63,9 +67,11 @@ int run_features(const Args& args) {
       }
       nlohmann::json out;
       features::to_json(out, f);
-      std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      if (human) std::cout << "line " << n << "\n" << render_human(out, "  ");
+      else std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } catch (const ValidationError& e) {
-      std::cout << nlohmann::json{{"line", n}, {"error", e.what()}}.dump() << "\n";
+      if (human) std::cout << "line " << n << ": error: " << e.what() << "\n";
+      else std::cout << nlohmann::json{{"line", n}, {"error", e.what()}}.dump() << "\n";
       status = 1;
     }
   }

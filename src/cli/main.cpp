@@ -101,15 +101,18 @@ namespace {
 
 int run_ingest(const Args& args) {
   if (args.has("help")) {
-    std::cout << "usage: promptlearn ingest --db FILE [--config FILE] [--batch N]\n"
+    std::cout << "usage: promptlearn ingest --db FILE [--config FILE] [--batch N] [--human] < events.jsonl\n"
                  "Reads wire documents as JSON lines on stdin and records them. After each committed batch\n"
                  "prints {\"acknowledged\": N, \"rejected\": M} (running totals; acknowledged = committed to\n"
-                 "disk). Invalid lines are kept in the rejected_events table with their reason.\n";
+                 "disk). Invalid lines are kept in the rejected_events table with their reason.\n"
+                 "--batch N: documents per transaction (default: the configuration's batch_size); --config FILE:\n"
+                 "the configuration; --human: \"acknowledged N, rejected M\" lines instead of JSON.\n";
     return 0;
   }
   Config config = load_config(args);
   long long batch = args.get_int("batch", config.learning.data_collection.batch_size);
   if (batch < 1) throw std::invalid_argument(fmt::format("option '--batch': {} is below the minimum 1", batch));
+  const bool human = args.has("human");
   LearningEngine engine(require_db(args), config);
   std::uint64_t acknowledged = 0, rejected = 0;
   std::vector<std::string> lines;
@@ -117,7 +120,8 @@ int run_ingest(const Args& args) {
     if (lines.empty()) return;
     for (const auto& r : engine.record_batch(lines)) (r.accepted ? acknowledged : rejected)++;
     lines.clear();
-    std::cout << nlohmann::json{{"acknowledged", acknowledged}, {"rejected", rejected}}.dump() << std::endl;
+    if (human) std::cout << fmt::format("acknowledged {}, rejected {}", acknowledged, rejected) << std::endl;
+    else std::cout << nlohmann::json{{"acknowledged", acknowledged}, {"rejected", rejected}}.dump() << std::endl;
   };
   std::string line;
   while (std::getline(std::cin, line)) {
@@ -131,39 +135,96 @@ int run_ingest(const Args& args) {
   return 0;
 }
 
+/// stats --human: the file, its schema version, then a table of row counts.
+void print_stats_human(const EngineStats& s) {
+  std::cout << fmt::format("file              {}\nschema version    {}\ncorpus documents  {}\n\n", s.path,
+                           s.schema_version, s.corpus_documents);
+  const auto& t = s.tables;
+  TextTable table({"table", "rows"});
+  const std::pair<const char*, std::int64_t> rows[] = {
+      {"interactions", t.interactions},       {"performance", t.performance}, {"outcomes", t.outcomes},
+      {"decisions", t.decisions},             {"pending_events", t.pending_events},
+      {"rejected_events", t.rejected_events}, {"templates", t.templates},     {"models", t.models},
+      {"audit_log", t.audit_log}};
+  for (const auto& [name, n] : rows) table.add_row({name, n});
+  std::cout << table.str();
+  const auto& c = s.collector;
+  if (c.received)  // this process only reads; shown when it ever records
+    std::cout << fmt::format("\nthis process: received {}, accepted {}, rejected {}, committed {}, queued {}\n",
+                             c.received, c.accepted, c.rejected, c.committed, c.queued);
+}
+
 int run_stats(const Args& args) {
   if (args.has("help")) {
-    std::cout << "usage: promptlearn stats --db FILE\nPrints row counts and the schema version as JSON.\n";
+    std::cout << "usage: promptlearn stats --db FILE [--config FILE] [--human]\n"
+                 "Prints row counts per table, the schema version and the corpus size as JSON (--human: a table).\n";
     return 0;
   }
   LearningEngine engine(require_db(args), load_config(args));
-  std::cout << to_json(engine.stats()).dump(args.has("human") ? 2 : -1) << std::endl;
+  const EngineStats s = engine.stats();
+  if (args.has("human")) print_stats_human(s);
+  else std::cout << to_json(s).dump() << std::endl;
   return 0;
 }
 
+/// One subcommand: its name, a one-line summary and the options Args accepts.
+struct Command {
+  const char* name;
+  const char* summary;
+  std::vector<std::string> with_value;  ///< options that take a value
+  std::vector<std::string> flags;       ///< options that take none
+  int (*run)(const Args&);              ///< nullptr: merge, which parses its own arguments
+};
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> kCommands = {
+      {"demo", "simulate a prompt-enhancement host on virtual time and summarise what was learned",
+       {"db", "days", "seed", "per-day", "prompts"}, {"quiet"}, run_demo},
+      {"ingest", "record JSON-lines events from stdin into a database file", {"db", "config", "batch"}, {"human"},
+       run_ingest},
+      {"stats", "print row counts and the schema version of a database file", {"db", "config"}, {"human"}, run_stats},
+      {"features", "extract features of JSON-lines prompts from stdin", {"db", "config", "hash-dim"}, {"human"},
+       run_features},
+      {"templates", "add, retire and list template versions", {"db", "add", "retire", "body", "parent"}, {"human"},
+       run_templates},
+      {"select", "choose a template for one interaction on stdin and log the decision", {"db"}, {"record", "human"},
+       run_select},
+      {"jobs", "run the scheduled work that is due (learn, rollback watch, deployment gate)", {"db", "now"},
+       {"human"}, run_jobs},
+      {"rollback", "restore the previous template-selection policy", {"db", "reason"}, {"human"}, run_rollback},
+      {"ab", "A/B experiments: create, assign, report, stop",
+       {"db", "create", "assign", "unit", "interaction", "report", "stop"}, {"human"}, run_ab},
+      {"analyze", "pattern analysis of a window: frequency, correlations, anomalies, drift, clusters, insights",
+       {"db", "days", "now"}, {"persist", "human"}, run_analyze},
+      {"tune", "Bayesian parameter tuning by ask and tell, the study kept in the file",
+       {"db", "study", "space", "params", "value"}, {"ask", "tell", "status", "maximize", "human"}, run_tune},
+      {"scrub", "replace PII and secrets in stdin's lines by typed placeholders (same line count out)", {"kinds"},
+       {"stats", "human"}, run_scrub},
+      {"backup", "copy a database file consistently while other processes write to it", {"db", "o", "restore"},
+       {"human"}, run_backup},
+      {"report", "a self-contained HTML report with charts (inline SVG)", {"db", "o", "days", "now"}, {"human"},
+       run_report},
+      {"export", "decisions as Vowpal Wabbit DSJSON, interactions as JSON lines or CSV",
+       {"db", "format", "o", "key-file"}, {"human"}, run_export},
+      {"merge", "merge shard files of a fleet into one", {"o"}, {"force", "human"}, nullptr},
+      {"metrics", "latency percentiles, throughput, errors and alerts of a window", {"db", "config", "window", "now"},
+       {"human"}, run_metrics},
+      {"purge", "apply the retention policy now (what the daily retention job does)", {"db", "config", "now"},
+       {"human"}, run_purge},
+      {"erase-user", "delete every row of one user and take them out of the learned policy",
+       {"db", "config", "user", "key-file"}, {"human"}, run_erase_user},
+      {"export-user", "print every stored row of one user as JSON", {"db", "config", "user", "key-file"}, {"human"},
+       run_export_user},
+  };
+  return kCommands;
+}
+
 void usage(std::ostream& out) {
-  out << "usage: promptlearn <command> [options]   (promptlearn <command> --help for details)\n"
-         "commands:\n"
-         "  demo      simulate a prompt-enhancement host on virtual time and summarise what was learned\n"
-         "  ingest    record JSON-lines events from stdin into a database file\n"
-         "  stats     print counts of a database file as JSON\n"
-         "  features  extract features of JSON-lines prompts from stdin\n"
-         "  templates add, retire and list template versions\n"
-         "  select    choose a template for one interaction on stdin and log the decision\n"
-         "  jobs      run the scheduled work that is due (learn, rollback watch, deployment gate)\n"
-         "  rollback  restore the previous template-selection policy\n"
-         "  ab        A/B experiments: create, assign, report, stop\n"
-         "  analyze   pattern analysis of a window: frequency, correlations, anomalies, drift, clusters, insights\n"
-         "  tune      Bayesian parameter tuning by ask and tell, the study kept in the file\n"
-         "  scrub     replace PII and secrets in stdin's lines by typed placeholders (same line count out)\n"
-         "  backup    copy a database file consistently while other processes write to it\n"
-         "  report    a self-contained HTML report with charts (inline SVG)\n"
-         "  export    decisions as Vowpal Wabbit DSJSON, interactions as JSON lines or CSV\n"
-         "  merge     merge shard files of a fleet into one\n"
-         "  metrics   latency percentiles, throughput, errors and alerts of a window\n"
-         "  purge     apply the retention policy now (what the daily retention job does)\n"
-         "  erase-user   delete every row of one user and take them out of the learned policy\n"
-         "  export-user  print every stored row of one user as JSON\n";
+  out << "usage: promptlearn <command> [options]   (promptlearn <command> --help, or promptlearn help <command>)\n"
+         "commands:\n";
+  for (const auto& c : commands()) out << fmt::format("  {:<12} {}\n", c.name, c.summary);
+  out << "Results are JSON (one document per line) for programs; --human prints readable text instead, on\n"
+         "every command that prints JSON. Errors: one line on stderr, exit status 2 for bad usage, 1 otherwise.\n";
 }
 
 }  // namespace
@@ -186,33 +247,22 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   try {
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-      usage(std::cout);
-      return 0;
+      if (argc == 2 || cmd != "help") {
+        usage(std::cout);
+        return 0;
+      }
+      // promptlearn help CMD: CMD's own help.
+      cmd = argv[2];
+      std::string help = "--help";
+      char* help_argv[] = {argv[0], argv[2], help.data()};
+      for (const auto& c : commands())
+        if (c.name == cmd) return c.run ? c.run(Args(3, help_argv, 2, c.with_value, c.flags)) : run_merge(3, help_argv);
+      std::cerr << "promptlearn: unknown command '" << cmd << "' (promptlearn help lists the commands)\n";
+      return 2;
     }
-    if (cmd == "ingest") return run_ingest(Args(argc, argv, 2, {"db", "config", "batch"}, {}));
-    if (cmd == "stats") return run_stats(Args(argc, argv, 2, {"db", "config"}, {"human"}));
-    if (cmd == "features") return run_features(Args(argc, argv, 2, {"db", "config", "hash-dim"}, {}));
-    if (cmd == "select") return run_select(Args(argc, argv, 2, {"db"}, {"record", "human"}));
-    if (cmd == "templates") return run_templates(Args(argc, argv, 2, {"db", "add", "retire", "body", "parent"}, {}));
-    if (cmd == "jobs") return run_jobs(Args(argc, argv, 2, {"db", "now"}, {"human"}));
-    if (cmd == "rollback") return run_rollback(Args(argc, argv, 2, {"db", "reason"}, {}));
-    if (cmd == "ab")
-      return run_ab(Args(argc, argv, 2, {"db", "create", "assign", "unit", "interaction", "report", "stop"}, {"human"}));
-    if (cmd == "analyze") return run_analyze(Args(argc, argv, 2, {"db", "days", "now"}, {"persist", "human"}));
-    if (cmd == "tune")
-      return run_tune(Args(argc, argv, 2, {"db", "study", "space", "params", "value"}, {"ask", "tell", "status", "maximize"}));
-    if (cmd == "scrub") return run_scrub(Args(argc, argv, 2, {"kinds"}, {"stats"}));
-    if (cmd == "backup") return run_backup(Args(argc, argv, 2, {"db", "o", "restore"}, {"human"}));
-    if (cmd == "report") return run_report(Args(argc, argv, 2, {"db", "o", "days", "now"}, {}));
-    if (cmd == "export") return run_export(Args(argc, argv, 2, {"db", "format", "o", "key-file"}, {}));
-    if (cmd == "merge") return run_merge(argc, argv);
-    if (cmd == "metrics") return run_metrics(Args(argc, argv, 2, {"db", "config", "window", "now"}, {"human"}));
-    if (cmd == "purge") return run_purge(Args(argc, argv, 2, {"db", "config", "now"}, {"human"}));
-    if (cmd == "erase-user") return run_erase_user(Args(argc, argv, 2, {"db", "config", "user", "key-file"}, {"human"}));
-    if (cmd == "export-user") return run_export_user(Args(argc, argv, 2, {"db", "config", "user", "key-file"}, {"human"}));
-    if (cmd == "demo") return run_demo(Args(argc, argv, 2, {"db", "days", "seed", "per-day", "config", "prompts"}, {"quiet"}));
-    std::cerr << "promptlearn: unknown command '" << cmd << "'\n";
-    usage(std::cerr);
+    for (const auto& c : commands())
+      if (c.name == cmd) return c.run ? c.run(Args(argc, argv, 2, c.with_value, c.flags)) : run_merge(argc, argv);
+    std::cerr << "promptlearn: unknown command '" << cmd << "' (promptlearn help lists the commands)\n";
     return 2;
   } catch (const std::invalid_argument& e) {
     std::cerr << "promptlearn " << cmd << ": " << without_command(cmd, e.what()) << "\n";

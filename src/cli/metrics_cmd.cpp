@@ -49,7 +49,7 @@ void print_human(const nlohmann::json& j) {
                            t["peak_requests_per_minute"].get<std::uint64_t>());
   const auto& r = m["reliability"];
   std::cout << fmt::format("errors: rate {}, by type {}\n", r["error_rate"].is_number() ? fmt::format("{:.4f}", r["error_rate"].get<double>()) : "-",
-                           r["errors_by_type"].dump());
+                           human_value(r["errors_by_type"]));
   std::cout << fmt::format("cache hit rate: {}\n", m["cache"]["hit_rate"].is_number() ? fmt::format("{:.3f}", m["cache"]["hit_rate"].get<double>()) : "-");
   std::cout << fmt::format("sources: {} hourly rollups, {} daily rollups, {} raw rows\n", j["sources"]["rollup_hours"].get<std::size_t>(),
                            j["sources"]["rollup_days"].get<std::size_t>(), j["sources"]["raw_rows"].get<std::size_t>());
@@ -63,12 +63,12 @@ void print_human(const nlohmann::json& j) {
 
 int run_metrics(const Args& args) {
   if (args.has("help")) {
-    std::cout << "usage: promptlearn metrics --db FILE [--window 24h] [--now RFC3339] [--human]\n"
+    std::cout << "usage: promptlearn metrics --db FILE [--window 24h] [--now RFC3339] [--config FILE] [--human]\n"
                  "Latency percentiles per stage (P50/P90/P95/P99/max, from mergeable DDSketches with 1% relative\n"
                  "error), throughput, error rate and types, MTBF, cache hit rate and the alerts fired in the\n"
                  "last --window (90m, 24h, 7d, 2w) before --now. Whole hours come from the hourly rollups (days\n"
                  "from the daily ones once the hourly rows are past retention), the rest from raw rows. Opens\n"
-                 "the file read-only. JSON by default; --human prints a table.\n";
+                 "the file read-only. --config FILE: the configuration. JSON by default; --human prints a table.\n";
     return 0;
   }
   const TimeMs window = parse_window(args.get_or("window", "24h"));

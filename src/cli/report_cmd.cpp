@@ -627,13 +627,13 @@ std::string render(const ReportData& d, int days, int& charts_with_data) {
 
 int run_report(const Args& args) {
   if (args.has("help")) {
-    std::cout << "usage: promptlearn report --db FILE -o report.html [--days 30] [--now RFC3339]\n"
+    std::cout << "usage: promptlearn report --db FILE -o report.html [--days 30] [--now RFC3339] [--human]\n"
                  "Writes one self-contained HTML file (inline CSS and SVG; no script, no network) about the last\n"
                  "--days days before --now (default: the clock): mean reward per day and policy version with\n"
                  "deployments and rollbacks, template share, latency P50/P95/P99 with anomalies, an hour x weekday\n"
                  "heat map of interactions (UTC), the correlation table and the insights. Windows of 3 days or\n"
                  "less are charted per hour. Opens the file read-only (hosts may keep writing). Prints one JSON\n"
-                 "line: {\"report\", \"bytes\", \"charts\", ...}.\n";
+                 "line: {\"report\", \"bytes\", \"charts\", ...} (--human: the same summary as three lines).\n";
     return 0;
   }
   const std::string db = require_db(args);
@@ -641,7 +641,19 @@ int run_report(const Args& args) {
   if (!out || out->empty()) throw std::invalid_argument("option '-o': missing (the HTML file to write)");
   const long long days = args.get_int("days", 30);
   if (days < 1 || days > 3650) throw std::invalid_argument(fmt::format("option '--days': {} is outside [1, 3650]", days));
-  std::cout << write_report(db, *out, static_cast<int>(days), now_option(args)).dump() << std::endl;
+  const nlohmann::json j = write_report(db, *out, static_cast<int>(days), now_option(args));
+  if (!args.has("human")) {
+    std::cout << j.dump() << std::endl;
+    return 0;
+  }
+  std::cout << fmt::format("wrote {} ({} bytes): {} charts ({} with data), {} tables\n", human_value(j["report"]),
+                           human_value(j["bytes"]), human_value(j["charts"]), human_value(j["charts_with_data"]),
+                           human_value(j["tables"]));
+  std::cout << fmt::format("window {} .. {}, charted per {}\n", human_value(j["window"]["from"]),
+                           human_value(j["window"]["to"]), human_value(j["granularity"]));
+  std::cout << fmt::format("{} interactions, {} decisions, {} insights, {} correlations\n",
+                           human_value(j["interactions"]), human_value(j["decisions"]), human_value(j["insights"]),
+                           human_value(j["correlations"]));
   return 0;
 }
 

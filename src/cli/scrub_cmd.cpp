@@ -14,13 +14,15 @@ namespace promptlearn::cli {
 
 int run_scrub(const Args& args) {
   if (args.has("help")) {
-    std::cout << "usage: promptlearn scrub [--kinds email,phone,card,ip,secret,home_user|all] [--stats] < IN > OUT\n"
+    std::cout << "usage: promptlearn scrub [--kinds email,phone,card,ip,secret,home_user|all] [--stats [--human]]\n"
+                 "                        < IN > OUT\n"
                  "Copies stdin to stdout line by line with e-mail addresses, phone numbers, payment cards (Luhn),\n"
                  "IP addresses, API keys / tokens / private keys / high-entropy secrets and home-directory user\n"
                  "names replaced by [EMAIL], [PHONE], [CARD], [IP], [SECRET] and [USER]. As many lines come out as\n"
                  "go in (a last line without a newline stays without one; a PEM key block becomes one [SECRET] per\n"
                  "line). --kinds limits the detectors (default: all); --stats prints the number of lines and of\n"
-                 "findings per kind as one JSON line to stderr at the end. Exit status 2 on an unknown kind.\n";
+                 "findings per kind as one JSON line to stderr at the end (--human: as one readable line,\n"
+                 "\"lines N, email N, ..., total N\"). Exit status 2 on an unknown kind.\n";
     return 0;
   }
   privacy::ScrubOptions options;
@@ -59,7 +61,14 @@ int run_scrub(const Args& args) {
       total += n;
     }
     j["total"] = total;
-    std::cerr << j.dump() << std::endl;
+    if (args.has("human")) {
+      std::string line = fmt::format("lines {}", lines);
+      for (privacy::PiiKind k : privacy::kAllPiiKinds)
+        line += fmt::format(", {} {}", privacy::to_string(k), scrubber.counts()[static_cast<std::size_t>(k)]);
+      std::cerr << line << fmt::format(", total {}", total) << std::endl;
+    } else {
+      std::cerr << j.dump() << std::endl;
+    }
   }
   return 0;
 }
