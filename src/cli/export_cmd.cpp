@@ -331,7 +331,10 @@ int run_merge(int argc, char** argv) {
                    "Merges shard files of a fleet into a new file: events unioned by interaction_id (the first\n"
                    "shard given wins a duplicate), per-user statistics summed, the template_selection active and\n"
                    "candidate checkpoints merged (linear policies: A = A1 + A2 - prior, b = b1 + b2), metric\n"
-                   "rollups and corpus statistics merged. The shards must share the privacy key (their .key\n"
+                   "rollups and corpus statistics merged. An interaction found in several shards counts once:\n"
+                   "the other copies' learned decisions are taken out of the merged checkpoints and user sums\n"
+                   "(exact downdates), their hours re-rolled from the raw rows, and reports pending in one shard\n"
+                   "for another shard's interaction applied. The shards must share the privacy key (their .key\n"
                    "files must be equal). OUT.db must not exist unless --force. Prints a JSON report (--human:\n"
                    "readable lines: the shards merged, then the rows and checkpoints written).\n"
                    "See docs/scale-out.md.\n";
