@@ -2,8 +2,10 @@
 // `promptlearn merge` (shard files into one). Formats and semantics: docs/scale-out.md.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -181,15 +183,42 @@ std::size_t export_jsonl(store::Database& db, std::ostream& out) {
 }
 
 // DSJSON, the JSON lines of Vowpal Wabbit's decision service, as read by `vw --dsjson --cb_explore_adf`.
-// Followed: the VW wiki page "DSJSON" (github.com/VowpalWabbit/vowpal_wabbit/wiki/DSJSON: "Version" "1",
-// "c" holds the shared features, namespaces as objects, "c._multi" one example per action, "Timestamp"
-// as ...T13:20:20.500Z, "VWState" {"m"}) and the decision-service fields VW's JSON parser reads
-// (vowpalwabbit/core/src/parse_example_json.cc, DecisionServiceState): "_label_cost", "_label_probability",
-// "_label_Action" (1-based), "_labelIndex" (0-based into "_multi"), "a" (1-based action ids, the chosen
-// action first, then the rest in the logged ranking), "p" (probabilities aligned with "a"), "EventId",
-// "o" (outcomes, {"v", "EventId", "ActionTaken"}). VW costs are minimised: cost = -reward.
+// Followed: the VW wiki page "DSJSON" and VW's parser, vowpalwabbit/json_parser/src/parse_example_json.cc
+// (DecisionServiceState for the top-level keys, DefaultState/ArrayState/MultiState for "c"); the rules it
+// imposes and how this writer meets them are in docs/scale-out.md ("What VW's parser requires"):
+// - "_label_cost", "_label_probability", "_label_Action" (1-based) and "_labelIndex" (0-based into "_multi")
+//   come before "c": VW attaches the label to the action example when "c" closes, so a label written after
+//   "c" would be lost, and without "_labelIndex" it would land on the shared example (cb_adf then throws);
+// - every number is read as a 32-bit float and a null is silently dropped (a null "_label_cost" leaves the
+//   cost unset, a null in "p" shifts it against "a"): no null is written, a reward that is not a finite
+//   float makes the line unlabelled, a context value outside float range is left out;
+// - keys VW does not know ("Version", "o", "VWState") are skipped by a raw scan that needs the ':' right
+//   after the key: the line is nlohmann's compact dump, no whitespace between tokens;
+// - inside "c" a key starting with '_' is a directive or ignored: the only one written is "_multi", an
+//   array of objects (one example per action; MultiState marks the enclosing example as shared);
+// - a line without actions in "a" is skipped by VW: a decision without a readable action set is not written.
+// "a": 1-based action ids, the chosen action first, then the rest in the logged ranking; "p": probabilities
+// aligned with "a"; "o": the outcome {"v", "EventId", "ActionTaken"} (ignored by VW, kept for joins).
+// VW costs are minimised: cost = -reward.
 // A decision whose reward is not known yet is written without the label fields and without "o", as the
 // decision service logs an event before its outcome is joined; VW reads it as an unlabelled example.
+
+/// True when VW keeps `v` as is: it reads every JSON number as a float, so a value beyond FLT_MAX would
+/// become an infinity (and nlohmann writes NaN and infinities as null, which VW drops).
+bool fits_vw_float(double v) { return std::isfinite(v) && std::abs(v) <= std::numeric_limits<float>::max(); }
+
+/// The member `key` of an action-set entry as a string ("" when absent or not a string).
+std::string text_member(const json& e, const char* key) {
+  const auto it = e.find(key);
+  return it != e.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+/// The logged probability of an action-set entry (0 when absent or not a finite float).
+double probability_member(const json& e) {
+  const auto it = e.find("probability");
+  return it != e.end() && it->is_number() && fits_vw_float(it->get<double>()) ? it->get<double>() : 0.0;
+}
+
 std::size_t export_dsjson(store::Database& db, std::ostream& out) {
   store::Statement q(db, R"SQL(
 SELECT d.interaction_id, d.timestamp, d.policy_name, d.policy_version, d.action_set, d.chosen_template,
@@ -202,39 +231,42 @@ ORDER BY d.decision_id
   std::size_t rows = 0;
   while (q.step()) {
     const std::string event_id = q.column_text(0);
-    json actions = json::parse(q.column_view(4), nullptr, false);
-    if (!actions.is_array() || actions.empty()) continue;  // not a decision VW can read
+    const json actions = json::parse(q.column_view(4), nullptr, false);
+    if (!actions.is_array() || actions.empty()) continue;  // VW skips an event with no actions
     const std::string chosen_t = q.column_text(5), chosen_v = q.column_text(6);
     ojson multi = ojson::array();
     int chosen = -1;
-    for (std::size_t k = 0; k < actions.size(); ++k) {
-      const auto& a = actions[k];
-      const std::string t = a.value("template_id", ""), v = a.value("version", "");
+    bool readable = true;
+    for (std::size_t k = 0; k < actions.size() && readable; ++k) {
+      readable = actions[k].is_object();
+      const std::string t = readable ? text_member(actions[k], "template_id") : "";
+      const std::string v = readable ? text_member(actions[k], "version") : "";
       multi.push_back({{"template", {{"id", t}, {"version", v}}}});
       if (t == chosen_t && v == chosen_v) chosen = static_cast<int>(k);
     }
-    if (chosen < 0) continue;  // the logged action set does not hold the chosen action (cannot happen)
-    ojson a = ojson::array({chosen + 1}), p = ojson::array({q.column_double(7)});
+    if (!readable || chosen < 0) continue;  // not an action set holding the chosen action (cannot happen)
+    const double propensity = q.column_double(7);  // CHECK (propensity > 0 AND propensity <= 1)
+    ojson a = ojson::array({chosen + 1}), p = ojson::array({propensity});
     for (std::size_t k = 0; k < actions.size(); ++k) {
       if (static_cast<int>(k) == chosen) continue;
       a.push_back(k + 1);
-      p.push_back(actions[k].value("probability", 0.0));
+      p.push_back(probability_member(actions[k]));
     }
     ojson shared = ojson::object();
-    json x = q.is_null(8) ? json() : json::parse(q.column_view(8), nullptr, false);
+    const json x = q.is_null(8) ? json() : json::parse(q.column_view(8), nullptr, false);
     if (x.is_array()) {
       ojson ctx = ojson::object();
       for (std::size_t k = 0; k < x.size(); ++k)
-        if (x[k].is_number()) ctx["x" + std::to_string(k)] = x[k];
+        if (x[k].is_number() && fits_vw_float(x[k].get<double>())) ctx["x" + std::to_string(k)] = x[k];
       shared["ctx"] = std::move(ctx);
     }
     if (!q.is_null(10)) shared["meta"] = {{"domain", q.column_text(10)}};
     shared["_multi"] = std::move(multi);
-    ojson line = ojson::object();
-    if (!q.is_null(9)) {
+    ojson line = ojson::object();  // insertion order: the label before "c" (see above)
+    if (!q.is_null(9) && fits_vw_float(q.column_double(9))) {
       const double reward = q.column_double(9);
-      line["_label_cost"] = -reward;
-      line["_label_probability"] = q.column_double(7);
+      line["_label_cost"] = reward == 0 ? 0.0 : -reward;  // not -0.0
+      line["_label_probability"] = propensity;
       line["_label_Action"] = chosen + 1;
       line["_labelIndex"] = chosen;
       line["o"] = ojson::array({{{"v", reward}, {"EventId", event_id}, {"ActionTaken", false}}});
@@ -246,7 +278,7 @@ ORDER BY d.decision_id
     line["c"] = std::move(shared);
     line["p"] = std::move(p);
     line["VWState"] = {{"m", fmt::format("{}/{}", q.column_text(2), q.column_int64(3))}};
-    out << line.dump() << '\n';
+    out << line.dump() << '\n';  // compact: no whitespace between tokens (see above)
     ++rows;
   }
   return rows;
@@ -259,8 +291,10 @@ void export_help(std::ostream& out) {
          "--key-file is refused. With -o OUT, --human prints one line: the rows written, the format, the file.\n"
          "  dsjson  one line per logged decision in Vowpal Wabbit's decision-service JSON for\n"
          "          `vw --dsjson --cb_explore_adf`: _label_cost = -reward, _label_probability, _label_Action\n"
-         "          (1-based), _labelIndex, a (chosen first), p, c {ctx, meta, _multi [{template {id, version}}]},\n"
-         "          o, EventId = interaction_id; decisions without a reward yet have no label fields\n"
+         "          (1-based), _labelIndex (all before c, where VW expects them), o, Timestamp, Version,\n"
+         "          EventId = interaction_id, a (chosen first), c {ctx {x0, x1, ...}, meta {domain},\n"
+         "          _multi [{template {id, version}}]}, p, VWState; compact, no nulls; decisions without a\n"
+         "          (finite) reward yet have no label fields and no o (VW predicts on them, does not learn)\n"
          "  jsonl   one wire document per interaction with its performance_metrics and outcome_data\n"
          "          (re-ingestible with `promptlearn ingest`)\n"
          "  csv     RFC 4180, a header row, one row per interaction, columns:\n          ";

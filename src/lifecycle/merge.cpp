@@ -12,12 +12,14 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <sstream>
 #include <nlohmann/json.hpp>
 
 #include <Eigen/Core>
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include "../engine/monitoring.hpp"
@@ -45,6 +47,7 @@ nlohmann::json to_json(const MergeReport& r) {
           {"active_version", r.active_version},
           {"candidate_version", r.candidate_version},
           {"dropped_decisions", r.dropped_decisions},
+          {"duplicate_log_rows", r.duplicate_log_rows},
           {"downdates", r.downdates},
           {"pending_resolved", r.pending_resolved},
           {"rollup_hours_rebuilt", r.rollup_hours_rebuilt},
@@ -124,9 +127,67 @@ std::pair<std::int64_t, std::int64_t> copy_rows(
   return {read, written};
 }
 
+/// A 128-bit digest of the first `n` columns of the current row (types and bytes).
+std::string row_digest(const store::Statement& q, int n) {
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, 16);
+  for (int c = 0; c < n; ++c) {
+    // Read in the column's own type: a conversion (sqlite3_column_blob of a REAL) would change what
+    // bind_column copies afterwards.
+    const int type = q.column_type(c);
+    std::string bytes;
+    if (type == 1) {
+      const std::int64_t v = q.column_int64(c);
+      bytes.assign(reinterpret_cast<const char*>(&v), sizeof v);
+    } else if (type == 2) {
+      const double v = q.column_double(c);
+      bytes.assign(reinterpret_cast<const char*>(&v), sizeof v);
+    } else if (type == 3 || type == 4) {
+      bytes = q.column_blob(c);
+    }
+    const unsigned char head[2] = {static_cast<unsigned char>(type), 0};
+    const std::uint64_t len = bytes.size();
+    crypto_generichash_update(&st, head, sizeof head);
+    crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(&len), sizeof len);
+    crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  }
+  unsigned char out[16];
+  crypto_generichash_final(&st, out, sizeof out);
+  return std::string(reinterpret_cast<const char*>(out), sizeof out);
+}
+
 std::string insert_sql(const std::string& verb, const std::string& table, const std::vector<std::string>& cols,
                        const std::string& tail = "") {
   return fmt::format("{} INTO {} ({}) VALUES ({}){}", verb, table, joined(cols), placeholders(cols.size()), tail);
+}
+
+/// Appends every shard's rows of a log table (columns `cols`, new ids). A row identical in every column to
+/// one an earlier shard gave (up to as many times as one shard gave it) is the same event seen through a
+/// copy of that shard (a replica, a restored backup): dropped, shown to `on_dropped`. Returns the drops.
+std::int64_t append_log(std::vector<store::Database>& shards, store::Database& out, const std::string& table,
+                        const std::vector<std::string>& cols,
+                        const std::function<void(const store::Statement&)>& on_dropped = nullptr) {
+  std::unordered_map<std::string, std::int64_t> earlier;  // row digest -> most copies in one earlier shard
+  std::int64_t dropped = 0;
+  store::Statement ins(out, insert_sql("INSERT", table, cols));
+  const int n = static_cast<int>(cols.size());
+  for (auto& s : shards) {
+    std::unordered_map<std::string, std::int64_t> mine;
+    store::Statement q(s, fmt::format("SELECT {} FROM {} ORDER BY id", joined(cols), table));
+    while (q.step()) {
+      const std::string key = row_digest(q, n);
+      const std::int64_t copy = ++mine[key];
+      if (auto it = earlier.find(key); it != earlier.end() && copy <= it->second) {
+        ++dropped;
+        if (on_dropped) on_dropped(q);
+        continue;
+      }
+      for (int c = 0; c < n; ++c) bind_column(ins, c + 1, q, c);
+      ins.run();
+    }
+    for (const auto& [key, copies] : mine) earlier[key] = std::max(earlier[key], copies);
+  }
+  return dropped;
 }
 
 nlohmann::json parse_object(const std::string& text) {
@@ -150,6 +211,7 @@ struct DroppedDecision {
   std::string context, action, user_id;  ///< user_id empty: none
   double reward = 0;
   std::optional<std::int64_t> learned_into;  ///< the shard's candidate version that learned it
+  double template_weight = 1;  ///< its weight in its shard's user_template_stats row (0.9^later updates)
 };
 
 /// A stored context (JSON array of numbers) as a vector; empty when it is not one.
@@ -433,9 +495,12 @@ MergeReport merge_shards(const std::vector<std::string>& inputs, const std::stri
                     ++duplicate_hours[monitoring::hour_of(*t)];
                 });
       copy_rows(s, o, "outcomes", oc, insert_sql("INSERT OR IGNORE", "outcomes", oc));
-      copy_rows(s, o, "pending_events", pendc, insert_sql("INSERT", "pending_events", pendc), " ORDER BY id");
-      copy_rows(s, o, "rejected_events", rejc, insert_sql("INSERT", "rejected_events", rejc), " ORDER BY id");
     }
+    report.duplicate_log_rows += append_log(shards, o, "pending_events", pendc);
+    const int rej_time = static_cast<int>(std::find(rejc.begin(), rejc.end(), "received_at") - rejc.begin());
+    report.duplicate_log_rows += append_log(shards, o, "rejected_events", rejc, [&](const store::Statement& row) {
+      if (auto t = try_parse_rfc3339(row.column_view(rej_time))) ++duplicate_hours[monitoring::hour_of(*t)];
+    });
 
     // A duplicate's hour counts it twice in the merged rollups even where a shard no longer has its raw
     // performance row (retention): the hour of the row that is kept.
@@ -619,16 +684,29 @@ MergeReport merge_shards(const std::vector<std::string>& inputs, const std::stri
                                      "reward_count - 1) WHERE user_id = ?1");
       store::Statement fix_template(o, "UPDATE user_template_stats SET weight = weight - ?3, reward_sum = reward_sum - "
                                        "?4 WHERE user_id = ?1 AND template_key = ?2");
+      // The weights: one pass over each shard's rewarded decisions, newest first, counting per
+      // (user, template) the updates seen so far.
+      for (std::size_t i = 0; i < shards.size(); ++i) {
+        std::map<std::int64_t, DroppedDecision*> of_shard;
+        for (auto& d : dropped)
+          if (d.shard == i && !d.user_id.empty()) of_shard[d.decision_id] = &d;
+        if (of_shard.empty()) continue;
+        std::map<std::pair<std::string, std::string>, std::int64_t> later;
+        store::Statement q(shards[i], "SELECT d.decision_id, i.user_id, d.chosen_template || '@' || d.chosen_version "
+                                      "FROM decisions d JOIN interactions i ON i.interaction_id = d.interaction_id "
+                                      "WHERE d.reward IS NOT NULL AND i.user_id IS NOT NULL ORDER BY d.decision_id DESC");
+        while (q.step()) {
+          std::int64_t& n = later[{q.column_text(1), q.column_text(2)}];
+          if (auto it = of_shard.find(q.column_int64(0)); it != of_shard.end())
+            it->second->template_weight = std::pow(0.9, static_cast<double>(n));
+          ++n;
+        }
+      }
       for (const auto& d : dropped) {
         if (d.user_id.empty()) continue;
         fix_reward.bind(1, d.user_id).bind(2, d.reward);
         fix_reward.run();
-        store::Statement later(shards[d.shard],
-                               "SELECT count(*) FROM decisions d JOIN interactions i ON i.interaction_id = "
-                               "d.interaction_id WHERE i.user_id = ?1 AND d.chosen_template || '@' || "
-                               "d.chosen_version = ?2 AND d.reward IS NOT NULL AND d.decision_id > ?3");
-        later.bind(1, d.user_id).bind(2, d.action).bind(3, d.decision_id);
-        const double w = later.step() ? std::pow(0.9, static_cast<double>(later.column_int64(0))) : 1.0;
+        const double w = d.template_weight;
         fix_template.bind(1, d.user_id).bind(2, d.action).bind(3, w).bind(4, w * d.reward);
         fix_template.run();
       }
@@ -695,10 +773,8 @@ MergeReport merge_shards(const std::vector<std::string>& inputs, const std::stri
       del.bind(1, setting_keys::kModelsLastRun);
       del.run();
     }
-    for (const char* t : {"audit_log", "patterns", "anomalies", "alerts"}) {
-      const auto cols = columns(o, t, "id");
-      for (auto& s : shards) copy_rows(s, o, t, cols, insert_sql("INSERT", t, cols), " ORDER BY id");
-    }
+    for (const char* t : {"audit_log", "patterns", "anomalies", "alerts"})
+      report.duplicate_log_rows += append_log(shards, o, t, columns(o, t, "id"));
 
     // Reports that waited in one shard for an interaction recorded in another are applied now.
     std::set<TimeMs> resolved_hours;

@@ -36,6 +36,9 @@ struct MergeReport {
   /// (the shard that learned from it, else one with its reward, else the first).
   std::int64_t dropped_decisions = 0;
   std::int64_t downdates = 0;            ///< dropped learned decisions taken out of the merged checkpoints
+  /// Rows of the appended logs (pending and rejected events, audit_log, patterns, anomalies, alerts)
+  /// identical in every column to a row of an earlier shard: one event seen through a copy, kept once.
+  std::int64_t duplicate_log_rows = 0;
   std::int64_t pending_resolved = 0;     ///< reports that waited for an interaction recorded in another shard
   std::int64_t rollup_hours_rebuilt = 0; ///< hours re-rolled from the raw rows (duplicates, lagging shards)
   std::int64_t rollup_hours_inexact = 0; ///< such hours left as merged: a shard no longer has their raw rows
