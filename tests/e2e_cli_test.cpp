@@ -135,6 +135,8 @@ TEST_CASE("promptlearn demo plants latency anomalies and a drift and reports wha
   CHECK_THAT(r.out, Catch::Contains("the hidden reward model changed on day 7"));
   CHECK_THAT(r.out, Catch::Contains("latency anomalies injected: 2 hours"));
   CHECK_THAT(r.out, Catch::Contains("latency drift injected on day 9"));
+  // The planted drift is found by the pattern job's change-point detectors within a day.
+  CHECK_THAT(r.out, Catch::Contains("after it began by the pattern job's drift detector"));
   CHECK_THAT(r.out, Catch::Contains("p95"));
   // Every performance report and rejected document of the completed hours reached the rollups.
   store::Store st(db);
