@@ -1051,3 +1051,85 @@ TEST_CASE("merge applies reports pending for an interaction of another shard and
   }
   CHECK(query(out, "SELECT sum(requests) FROM metric_rollups WHERE granularity = 'hour'") == 2);
 }
+
+TEST_CASE("an interaction decided in two shards keeps the decisions a merged checkpoint learned", "[merge]") {
+  const std::string x_id = test::uuid_for(1, 31);
+  const Eigen::VectorXd x = (Eigen::VectorXd(3) << 0.2, -0.4, 0.9).finished();
+  // A shard with one decision of interaction X, learned into its candidate (version 2) or not at all.
+  auto make_shard = [&](const std::string& path, bool learned, double reward) {
+    store::Store st(path);
+    auto p = select::make_policy("linucb", json::object(), 3);
+    p->add_action("plain@1");
+    p->add_action("role_expert@1");
+    store::Transaction tx(st.db());
+    store::DecisionRow d;
+    d.interaction_id = x_id;
+    d.timestamp = kStart;
+    d.policy_name = "linucb";
+    d.action_set = R"([{"template_id":"plain","version":"1","probability":0.5,"score":0},)"
+                   R"({"template_id":"role_expert","version":"1","probability":0.5,"score":0}])";
+    d.chosen_template = "plain";
+    d.chosen_version = "1";
+    d.propensity = 0.5;
+    d.context = json(std::vector<double>(x.data(), x.data() + 3)).dump();
+    const std::int64_t id = st.insert_decision(d);
+    if (learned) {
+      p->update(x, "plain@1", reward, 0.5);
+      st.set_decision_reward(id, reward, 2);
+    }
+    store::ModelRow m;
+    m.name = PolicyManager::kModelName;
+    m.version = 2;
+    m.state = select::encode_checkpoint(*p);
+    m.metrics = json{{"learned_into", {2}}, {"trained_decisions", learned ? 1 : 0},
+                     {"reward_model", {{"plain@1", {learned ? 1 : 0, learned ? reward : 0.0}}}}}
+                    .dump();
+    m.status = "candidate";
+    st.put_model(m);
+    tx.commit();
+  };
+  auto merged_seen = [&](const std::string& db) {
+    auto c = checkpoint(db, "candidate");
+    REQUIRE(c);
+    return dynamic_cast<const select::LinearPolicy&>(*c).models().seen();
+  };
+  test::TempDir dir;
+  SECTION("the shard that learned it wins over the first one") {
+    make_shard(dir.file("a.db"), false, 0);
+    make_shard(dir.file("b.db"), true, 0.75);
+    MergeReport r = merge_shards({dir.file("a.db"), dir.file("b.db")}, dir.file("m.db"));
+    CHECK(r.decisions == 1);
+    CHECK(r.dropped_decisions == 1);
+    CHECK(r.downdates == 0);
+    CHECK(query(dir.file("m.db"), "SELECT count(*) FROM decisions WHERE reward = 0.75 AND learned_into = 1") == 1);
+    CHECK(merged_seen(dir.file("m.db")) == 1);
+  }
+  SECTION("both learned it: the first is kept and the second taken out of the merged statistics") {
+    make_shard(dir.file("a.db"), true, 0.25);
+    make_shard(dir.file("b.db"), true, 0.75);
+    MergeReport r = merge_shards({dir.file("a.db"), dir.file("b.db")}, dir.file("m.db"));
+    CHECK(r.decisions == 1);
+    CHECK(r.downdates == 1);
+    CHECK(query(dir.file("m.db"), "SELECT count(*) FROM decisions WHERE reward = 0.25 AND learned_into = 1") == 1);
+    CHECK(merged_seen(dir.file("m.db")) == 1);
+    store::Database d(dir.file("m.db"));
+    store::Statement q(d, "SELECT metrics FROM models WHERE status = 'candidate'");
+    REQUIRE(q.step());
+    const json m = json::parse(q.column_text(0));
+    CHECK(m["trained_decisions"] == 1);
+    CHECK(m["reward_model"]["plain@1"][0] == 1);
+    CHECK(m["reward_model"]["plain@1"][1].get<double>() == Approx(0.25));
+    // The merged arm is exactly the single update the kept decision made.
+    auto c = checkpoint(dir.file("m.db"), "candidate");
+    auto single = select::make_policy("linucb", json::object(), 3);
+    single->add_action("plain@1");
+    single->add_action("role_expert@1");
+    single->update(x, "plain@1", 0.25, 0.5);
+    const auto& mm = dynamic_cast<const select::LinearPolicy&>(*c).models();
+    const auto& sm = dynamic_cast<const select::LinearPolicy&>(*single).models();
+    for (std::size_t k = 0; k < 2; ++k) {
+      CHECK(mm.arms()[k].count == sm.arms()[k].count);
+      CHECK(max_abs_diff(mm.arms()[k].theta, sm.arms()[k].theta) < 1e-9);
+    }
+  }
+}

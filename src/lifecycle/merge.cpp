@@ -561,13 +561,30 @@ MergeReport merge_shards(const std::vector<std::string>& inputs, const std::stri
     {
       store::Statement put(o, "INSERT INTO temp.merge_choice VALUES (?1, ?2, ?3) ON CONFLICT (interaction_id) DO "
                               "UPDATE SET shard = excluded.shard, rank = excluded.rank WHERE excluded.rank > rank");
+      // Rank of a shard's decisions of one interaction: 2 when a checkpoint being merged learned one of
+      // them (a decision learned into a retired version only is history), + 1 when one has its reward.
       for (std::size_t i = 0; i < shards.size(); ++i) {
-        store::Statement q(shards[i], "SELECT interaction_id, max(learned_into IS NOT NULL) * 2 + max(reward IS NOT "
-                                      "NULL) FROM decisions GROUP BY interaction_id");
-        while (q.step()) {
-          put.bind(1, q.column_view(0)).bind(2, static_cast<std::int64_t>(i)).bind(3, q.column_int64(1));
+        const auto& pol = policies[i];
+        auto held = [&](std::int64_t v) { return pol.active_into.count(v) > 0 || pol.candidate_into.count(v) > 0; };
+        store::Statement q(shards[i], "SELECT interaction_id, learned_into, reward IS NOT NULL FROM decisions ORDER "
+                                      "BY interaction_id");
+        std::string current;
+        std::int64_t rank = -1;
+        auto flush = [&] {
+          if (rank < 0) return;
+          put.bind(1, current).bind(2, static_cast<std::int64_t>(i)).bind(3, rank);
           put.run();
+        };
+        while (q.step()) {
+          if (rank < 0 || q.column_view(0) != current) {
+            flush();
+            current = q.column_text(0);
+            rank = 0;
+          }
+          const std::int64_t r = (!q.is_null(1) && held(q.column_int64(1)) ? 2 : 0) + (q.column_int64(2) != 0 ? 1 : 0);
+          rank = std::max(rank, r);
         }
+        flush();
       }
     }
     std::vector<DroppedDecision> dropped;  // those with a reward (the others taught nothing)

@@ -33,7 +33,7 @@ struct MergeReport {
   std::int64_t active_version = 0;          ///< template_selection active checkpoint written (0: none)
   std::int64_t candidate_version = 0;       ///< template_selection candidate checkpoint written (0: none)
   /// Decisions not kept: their interaction was decided in another shard too, whose decisions were kept
-  /// (the shard that learned from it, else one with its reward, else the first).
+  /// (the shard whose merged checkpoint learned it, else one with its reward, else the first).
   std::int64_t dropped_decisions = 0;
   std::int64_t downdates = 0;            ///< dropped learned decisions taken out of the merged checkpoints
   /// Rows of the appended logs (pending and rejected events, audit_log, patterns, anomalies, alerts)
