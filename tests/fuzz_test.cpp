@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <limits>
@@ -37,6 +38,7 @@
 #include "promptlearn/core/time.hpp"
 #include "promptlearn/engine.hpp"
 #include "promptlearn/store/database.hpp"
+#include "../src/cli/prompt_file.hpp"
 #include "test_util.hpp"
 
 using namespace promptlearn;
@@ -916,4 +918,104 @@ TEST_CASE("fuzz: deeply nested documents never crash parse_event_text or record(
             }) == "");
     }
   }
+}
+
+// ------------------------------------------------------------------ the demo's --prompts files
+
+namespace {
+
+/// Whether `s` is well-formed UTF-8 (no overlong forms or surrogates checked: the cut is what is tested).
+bool utf8_ok(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (std::size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    i += n;
+  }
+  return true;
+}
+
+/// A small valid prompt file of either kind, the seed of the mutations below.
+std::string prompt_file_seed(Gen& g, bool csv) {
+  static const char* const kPrompts[] = {"Fix the failing login test", "Explain \"quoted\" words, please",
+                                         "Line one\nline two", "Résumé in 3 bullets", "a,b,c"};
+  std::string s;
+  if (csv) {
+    s = chance(g, 0.5) ? "id,prompt,domain\r\n" : "prompt\n";
+    const bool three = s[0] == 'i';
+    for (std::size_t i = 0, n = 1 + below(g, 5); i < n; ++i) {
+      std::string p = pick(g, kPrompts), q;
+      for (char c : p) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+      s += three ? std::to_string(i) + ",\"" + q + "\",code\r\n" : "\"" + q + "\"\n";
+    }
+  } else {
+    static const char* const kFields[] = {"prompt", "raw_prompt", "text", "question", "instruction", "turns"};
+    for (std::size_t i = 0, n = 1 + below(g, 5); i < n; ++i) {
+      const std::string field = pick(g, kFields);
+      json line = {{"id", i}};
+      line[field] = field == "turns" ? json::array({pick(g, kPrompts), "next"}) : json(pick(g, kPrompts));
+      s += line.dump() + "\n";
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("fuzz: a --prompts file gives its prompts or one error naming the file", "[fuzz]") {
+  test::TempDir dir;
+  Gen g(0x5EED0777);
+  std::size_t loaded = 0, refused = 0;
+  std::vector<std::string> failures;
+  for (int i = 0; i < 3000; ++i) {
+    const std::size_t max_chars = 1 + below(g, 40);  // short: cuts fall inside multi-byte characters
+    const bool csv = chance(g, 0.5);
+    std::string text = prompt_file_seed(g, csv);
+    if (chance(g, 0.1)) {  // random bytes
+      text.clear();
+      for (std::size_t k = 0, n = below(g, 200); k < n; ++k) text += static_cast<char>(g() & 0xFF);
+    } else {
+      for (std::size_t k = 0, n = below(g, 4); k < n; ++k) {
+        static const char* const kBits[] = {"\"", ",", "\n", "\r\n", "{", "}", "[", "]", "\xff", "\xc3", "",
+                                            "\"prompt\":", std::string(300, 'x').c_str()};
+        const std::size_t pos = below(g, text.size() + 1);
+        switch (below(g, 4)) {
+          case 0: text.insert(pos, pick(g, kBits)); break;
+          case 1: if (!text.empty()) text.erase(pos, 1 + below(g, 12)); break;
+          case 2: if (pos < text.size()) text[pos] = static_cast<char>(g() & 0xFF); break;
+          default: text.resize(pos); break;
+        }
+      }
+    }
+    const std::string path = dir.file("p" + std::to_string(i % 7) + (csv ? ".csv" : ".jsonl"));
+    { std::ofstream(path, std::ios::binary | std::ios::trunc) << text; }
+    const bool text_is_utf8 = utf8_ok(text);
+    const std::string why = in_child([&] {
+      try {
+        const auto prompts = cli::load_prompts(path, max_chars);
+        if (prompts.empty()) return 5;
+        for (const auto& p : prompts) {
+          if (p.size() > max_chars || p.find_first_not_of(" \t\r\n") == std::string::npos) return 6;
+          // A cut never splits a UTF-8 sequence: a file of well-formed UTF-8 gives well-formed prompts.
+          if (text_is_utf8 && !utf8_ok(p)) return 7;
+        }
+        return 0;
+      } catch (const std::invalid_argument& e) {
+        return std::string(e.what()).rfind(path, 0) == 0 ? 1 : 8;  // names the file first
+      }
+    });
+    // in_child reports exit 1 (a clear refusal) as "exited with 1": count it apart.
+    if (why.empty()) ++loaded;
+    else if (why.rfind("exited with 1 ", 0) == 0) ++refused;
+    else if (failures.size() < 5) failures.push_back(why + " on " + excerpt(text));
+  }
+  INFO("loaded " << loaded << ", refused " << refused);
+  std::string all;
+  for (const auto& f : failures) all += f + "\n";
+  INFO(all);
+  CHECK(failures.empty());
+  CHECK(loaded > 500);
+  CHECK(refused > 300);
 }

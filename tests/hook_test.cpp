@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -245,4 +247,67 @@ TEST_CASE("without HOME the file goes under the current directory; unknown sessi
   CHECK(stop.run.out.empty());
   CHECK(count(db, "SELECT count(*) FROM outcomes") == 0);
   CHECK((!fs::exists(dir.file(".promptlearn/hook.log")) || lines_in(dir.file(".promptlearn/hook.log")) == 0));
+}
+
+TEST_CASE("fuzz: mutated hook payloads and transcripts never break the prompt or the file", "[hook][fuzz]") {
+  // The recorded payloads and transcripts, mutated (bytes flipped, spans cut, junk and invalid UTF-8
+  // inserted, fields retyped): every run exits 0, prints nothing or one template's guidance, and the
+  // database stays whole.
+  test::TempDir dir;
+  const std::string db = dir.file("learn.db");
+  std::mt19937_64 g(0x5EED0888);
+  auto below = [&](std::size_t n) { return n == 0 ? std::size_t{0} : static_cast<std::size_t>(g() % n); };
+  const std::vector<std::string> names = {"submit_s1_a.json", "submit_s1_retry.json", "submit_s2_a.json",
+                                          "submit_s2_b.json", "stop_s1.json", "stop_s2.json"};
+  const std::vector<std::string> transcripts = {test::read_file(kData + "transcript_s1.jsonl"),
+                                                test::read_file(kData + "transcript_s2.jsonl")};
+  auto mutate = [&](std::string s) {
+    static const char* const kBits[] = {"\"", "{", "}", "[", "]", ",", ":", "\n", "\xff", "\xc3", "null", "42",
+                                        "\"prompt\":", "\\u0000", "{\"a\":[[[[[[1]]]]]]}"};
+    for (std::size_t k = 0, n = 1 + below(3); k < n; ++k) {
+      const std::size_t pos = below(s.size() + 1);
+      switch (below(4)) {
+        case 0: s.insert(pos, kBits[below(sizeof kBits / sizeof *kBits)]); break;
+        case 1: if (!s.empty()) s.erase(pos, 1 + below(24)); break;
+        case 2: if (pos < s.size()) s[pos] = static_cast<char>(g() & 0xFF); break;
+        default: s.resize(pos); break;
+      }
+    }
+    return s;
+  };
+  // Body texts of the templates, to tell guidance from anything else on stdout.
+  std::set<std::string> bodies;
+  int ran = 0, printed = 0;
+  for (int i = 0; i < 120; ++i) {
+    const std::string transcript = dir.file("t" + std::to_string(i % 3) + ".jsonl");
+    std::ofstream(transcript, std::ios::trunc) << (below(2) ? mutate(transcripts[below(2)]) : transcripts[below(2)]);
+    std::string text = test::read_file(kData + names[below(names.size())]);
+    for (const char* key : {"TRANSCRIPT_S1", "TRANSCRIPT_S2"})
+      for (std::size_t at; (at = text.find(key)) != std::string::npos;) text.replace(at, std::string(key).size(), transcript);
+    for (std::size_t at; (at = text.find("CWD")) != std::string::npos;) text.replace(at, 3, PROMPTLEARN_TEST_DATA);
+    if (below(4) != 0) text = mutate(text);
+    const std::string in = dir.file("in.json");
+    std::ofstream(in, std::ios::trunc) << text;
+    const std::string command = text.find("UserPromptSubmit") != std::string::npos ? "user-prompt-submit" : "stop";
+    Timed t = hook(command, in, db);
+    INFO("run " << i << " (" << command << "): " << text.substr(0, 300));
+    REQUIRE(t.run.status == 0);
+    CHECK(t.ms < 8000);
+    ++ran;
+    if (!t.run.out.empty()) {
+      ++printed;
+      if (bodies.empty()) {
+        store::Database raw(db);
+        store::Statement q(raw, "SELECT body FROM templates");
+        while (q.step()) bodies.insert(q.column_text(0) + "\n");
+      }
+      CHECK(bodies.count(t.run.out) == 1);
+    }
+  }
+  CHECK(ran == 120);
+  CHECK(printed > 5);  // the mutations leave many payloads usable: the hook did work, not only refuse
+  store::Database raw(db);
+  store::Statement q(raw, "PRAGMA integrity_check");
+  REQUIRE(q.step());
+  CHECK(q.column_text(0) == "ok");
 }
