@@ -193,6 +193,7 @@ int bench_forest(int argc, char** argv);   // benchmarks/bench_forest.cpp
 int bench_bo(int argc, char** argv);       // benchmarks/bench_bo.cpp
 int bench_monitor(int argc, char** argv);  // benchmarks/bench_monitor.cpp
 int bench_scrub(int argc, char** argv);    // benchmarks/bench_scrub.cpp
+int bench_merge(int argc, char** argv);    // benchmarks/bench_merge.cpp
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help") {
@@ -210,7 +211,8 @@ int main(int argc, char** argv) {
                  "       promptlearn_bench bo --function branin|hartmann6 | --cmd PROGRAM --dim D --bounds lo:hi,...\n"
                  "                            [--evals 50] [--init 10] [--seeds 20]\n"
                  "       promptlearn_bench monitor [--values 1000000] [--seed 1]\n"
-                 "       promptlearn_bench scrub --file FILE [--repeat 1]\n";
+                 "       promptlearn_bench scrub --file FILE [--repeat 1]\n"
+                 "       promptlearn_bench merge [--shards 4] [--rows 50000] [--duplicates 0.1] [--seed 1]\n";
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
@@ -226,6 +228,7 @@ int main(int argc, char** argv) {
     if (cmd == "bo") return bench_bo(argc, argv);
     if (cmd == "monitor") return bench_monitor(argc, argv);
     if (cmd == "scrub") return bench_scrub(argc, argv);
+    if (cmd == "merge") return bench_merge(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "promptlearn_bench " << cmd << ": " << e.what() << "\n";
     return 1;
