@@ -404,6 +404,7 @@ void rebuild_rollups(std::vector<store::Database>& shards, store::Store& out,
 MergeReport merge_shards(const std::vector<std::string>& inputs, const std::string& output,
                          const MergeOptions& options) {
   if (inputs.empty()) throw Error("merge: no input files");
+  if (sodium_init() < 0) throw Error("merge: libsodium cannot be initialised (row digests)");
   if (output.empty()) throw Error("merge: no output file");
   std::error_code ec;
   for (const auto& in : inputs) {
