@@ -48,7 +48,7 @@ std::string temp_db(const std::string& name) {
 }
 
 void remove_db(const std::string& p) {
-  for (const char* s : {"", "-wal", "-shm"}) fs::remove(p + s);
+  for (const char* s : {"", "-wal", "-shm", ".key"}) fs::remove(p + s);
 }
 
 double percentile(std::vector<double> v, double q) {
@@ -212,7 +212,8 @@ int main(int argc, char** argv) {
                  "                            [--evals 50] [--init 10] [--seeds 20]\n"
                  "       promptlearn_bench monitor [--values 1000000] [--seed 1]\n"
                  "       promptlearn_bench scrub --file FILE [--repeat 1]\n"
-                 "       promptlearn_bench merge [--shards 4] [--rows 50000] [--duplicates 0.1] [--seed 1]\n";
+                 "       promptlearn_bench merge [--shards 4] [--rows 50000] [--duplicates 0.1] [--seed 1] [--days 7]\n"
+                 "                               [--users 48]\n";
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];

@@ -88,7 +88,7 @@ int bench_select(int argc, char** argv) {
   // 2. The whole engine path in a warm process: features, user lookup, policy, decision logged (buffered).
   namespace fs = std::filesystem;
   const std::string path = (fs::temp_directory_path() / fmt::format("promptlearn_bench_select_{}.db", ::getpid())).string();
-  for (const char* s : {"", "-wal", "-shm"}) fs::remove(path + s);
+  for (const char* s : {"", "-wal", "-shm", ".key"}) fs::remove(path + s);
   promptlearn::sim::HostSimulator host(3);
   int context_dim = 0;
   {
@@ -150,7 +150,7 @@ int bench_select(int argc, char** argv) {
   emit("cold_start_median_ms", quantile(cold, 0.5), "ms",
        {{"templates", templates}, {"dim", context_dim}, {"checkpoint_bytes", checkpoint_bytes}, {"synchronous_commit", "full"}});
   if (std::getenv("PROMPTLEARN_BENCH_KEEP") == nullptr)
-    for (const char* s : {"", "-wal", "-shm"}) fs::remove(path + s);
+    for (const char* s : {"", "-wal", "-shm", ".key"}) fs::remove(path + s);
   else
     std::cerr << "kept " << path << "\n";
   if (sink == -1) std::cerr << "";  // keeps the work observable
