@@ -284,15 +284,10 @@ void sql_union(const std::vector<std::string>& shards, const std::string& out) {
   for (std::size_t i = 0; i < shards.size(); ++i) db.exec(fmt::format("DETACH DATABASE s{}", i));
 }
 
-/// A stored context (JSON array of numbers) as a vector; empty when it is not one.
-Eigen::VectorXd context_vector(const std::string& text) {
-  const json j = json::parse(text, nullptr, false);
-  if (!j.is_array()) return {};
-  Eigen::VectorXd x(static_cast<Eigen::Index>(j.size()));
-  for (std::size_t k = 0; k < j.size(); ++k) {
-    if (!j[k].is_number()) return {};
-    x(static_cast<Eigen::Index>(k)) = j[k].get<double>();
-  }
+/// A stored context (JSON array of numbers) as a vector of `n` (the library's own reader).
+Eigen::VectorXd context_vector(const std::string& text, int n) {
+  Eigen::VectorXd x = pl::select::context_from_json(text, n);
+  if (x.size() != n) throw std::runtime_error("a stored context is not an array of " + std::to_string(n) + " numbers");
   return x;
 }
 
@@ -401,8 +396,8 @@ std::string merge_candidates(const CheckpointWork& w) {
     if (w.states[i].empty()) continue;
     std::unique_ptr<pl::select::Policy> p = pl::select::make_policy_from_checkpoint(w.states[i]);
     for (const Dropped& d : w.dropped[i]) {
-      const Eigen::VectorXd x = context_vector(d.context);
-      if (x.size() != p->dimension() || !p->downdate(x, d.action, d.reward))
+      const Eigen::VectorXd x = context_vector(d.context, p->dimension());
+      if (!p->downdate(x, d.action, d.reward))
         throw std::runtime_error("a dropped decision cannot be downdated");
     }
     if (!merged) merged = std::move(p);
@@ -501,7 +496,8 @@ int bench_merge(int argc, char** argv) {
     pl::store::Statement q(merged_db, "SELECT context, chosen_template || '@' || chosen_version, reward, propensity FROM "
                                       "decisions WHERE learned_into IS NOT NULL ORDER BY decision_id");
     while (q.step())
-      replay.push_back({context_vector(q.column_text(0)), q.column_text(1), q.column_double(2), q.column_double(3)});
+      replay.push_back({context_vector(q.column_text(0), merged_policy->dimension()), q.column_text(1),
+                        q.column_double(2), q.column_double(3)});
   }
   std::unique_ptr<pl::select::Policy> fresh =
       pl::select::make_policy(merged_policy->name(), merged_policy->to_json()["parameters"], merged_policy->dimension());

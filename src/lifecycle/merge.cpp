@@ -214,18 +214,6 @@ struct DroppedDecision {
   double template_weight = 1;  ///< its weight in its shard's user_template_stats row (0.9^later updates)
 };
 
-/// A stored context (JSON array of numbers) as a vector; empty when it is not one.
-Eigen::VectorXd context_vector(const std::string& text) {
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_array()) return {};
-  Eigen::VectorXd x(static_cast<Eigen::Index>(j.size()));
-  for (std::size_t k = 0; k < j.size(); ++k) {
-    if (!j[k].is_number()) return {};
-    x(static_cast<Eigen::Index>(k)) = j[k].get<double>();
-  }
-  return x;
-}
-
 /// One shard's template_selection checkpoints (newest active and candidate rows).
 struct ShardPolicy {
   std::optional<store::ModelRow> active, candidate;
@@ -264,12 +252,12 @@ store::ModelRow merge_checkpoints(const std::vector<CheckpointPart>& parts, std:
                               "the merged file instead",
                               shard, kPolicy, row->version, p->name()));
     for (const DroppedDecision* d : part.forget) {
-      const Eigen::VectorXd x = context_vector(d->context);
-      bool ok = x.size() == p->dimension();
+      bool ok = false;
       try {
-        ok = ok && p->downdate(x, d->action, d->reward);
+        const Eigen::VectorXd x = select::context_from_json(d->context, p->dimension());
+        ok = x.size() == p->dimension() && p->downdate(x, d->action, d->reward);
       } catch (const Error&) {
-        ok = false;
+        ok = false;  // reported below
       }
       if (!ok)
         throw Error(fmt::format("merge: {}: decision {} (its interaction was decided in another shard too) cannot "

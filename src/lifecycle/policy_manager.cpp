@@ -23,16 +23,7 @@ namespace {
 constexpr std::size_t kLearnBatch = 20000;    // decisions read per learn() pass
 constexpr std::size_t kEvaluateLast = 20000;  // newest held-out decisions the gate scores
 
-Eigen::VectorXd vector_from_json(const std::string& text, int dim) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_array() || static_cast<int>(j.size()) != dim) return {};
-  Eigen::VectorXd x(dim);
-  for (int i = 0; i < dim; ++i) {
-    if (!j[static_cast<std::size_t>(i)].is_number()) return {};
-    x(i) = j[static_cast<std::size_t>(i)].get<double>();
-  }
-  return x;
-}
+Eigen::VectorXd vector_from_json(const std::string& text, int dim) { return select::context_from_json(text, dim); }
 
 std::string vector_to_json(const Eigen::VectorXd& x) {
   nlohmann::json j = nlohmann::json::array();

@@ -17,6 +17,19 @@
 
 namespace promptlearn::select {
 
+/// A context as the decisions table stores it (a JSON array of numbers) as a vector of `dim`; an empty
+/// vector when the text is not such an array (a context no policy of that dimension learned from).
+inline Eigen::VectorXd context_from_json(const std::string& text, int dim) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_array() || static_cast<int>(j.size()) != dim) return {};
+  Eigen::VectorXd x(dim);
+  for (int i = 0; i < dim; ++i) {
+    if (!j[static_cast<std::size_t>(i)].is_number()) return {};
+    x(i) = j[static_cast<std::size_t>(i)].get<double>();
+  }
+  return x;
+}
+
 /// One action's share of a decision.
 struct ActionProbability {
   std::string action;      ///< "template_id@version"
