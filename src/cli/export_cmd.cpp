@@ -318,15 +318,7 @@ int run_export(const Args& args) {
     throw std::invalid_argument("option '--key-file': export writes identifiers and text as stored; it takes no key");
   if (args.has("human") && !args.has("o"))
     throw std::invalid_argument("option '--human': the export itself goes to stdout; give -o OUT for a readable summary");
-  store::OpenOptions oo;
-  oo.create = false;
-  oo.read_only = true;
-  oo.wal = false;
-  store::Database db(path, oo);
-  store::check_ownership(db);
-  if (db.query_int("PRAGMA user_version") != store::kSchemaVersion)
-    throw Error(fmt::format("export: '{}' has schema version {}, expected {} (open it once to migrate it)", path,
-                            db.query_int("PRAGMA user_version"), store::kSchemaVersion));
+  store::Database db = store::open_read_only(path);
   std::ofstream file;
   std::ostream* out = &std::cout;
   const std::string tmp = args.has("o") ? *args.get("o") + ".tmp" : "";

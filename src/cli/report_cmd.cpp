@@ -679,11 +679,7 @@ nlohmann::json write_report(const std::string& db, const std::string& out_path, 
   ao.to = now;
   d.analysis = engine.analyze(ao);
   {
-    store::OpenOptions oo;
-    oo.create = false;
-    oo.read_only = true;
-    oo.wal = false;
-    store::Database conn(db, oo);
+    store::Database conn = store::open_read_only(db);
     read_sql(conn, d);
   }
   read_latency(engine, d);

@@ -36,11 +36,7 @@ void print_decision_human(const Decision& d) {
 /// templates --human: every template version in the file (active, candidate, retired) with the decisions
 /// that chose it, read after the engine is closed.
 void print_templates_human(const std::string& path, std::int64_t policy_version) {
-  store::OpenOptions oo;
-  oo.create = false;
-  oo.read_only = true;
-  oo.wal = false;
-  store::Database db(path, oo);
+  store::Database db = store::open_read_only(path);
   store::Statement q(db, R"SQL(
 SELECT t.template_id, t.version, t.status, coalesce(t.parent_id || '@' || t.parent_version, ''), t.created_at,
        coalesce(d.n, 0)

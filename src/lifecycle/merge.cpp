@@ -425,20 +425,7 @@ MergeReport merge_shards(const std::vector<std::string>& inputs, const std::stri
 
   // Open the shards read-only and check they are promptlearn files of this schema version.
   std::vector<store::Database> shards;
-  for (const auto& in : inputs) {
-    store::OpenOptions oo;
-    oo.create = false;
-    oo.read_only = true;
-    oo.wal = false;
-    store::Database db(in, oo);
-    store::check_ownership(db);
-    const std::int64_t v = db.query_int("PRAGMA user_version");
-    if (v != store::kSchemaVersion)
-      throw Error(fmt::format("merge: '{}' has schema version {}, expected {} (open it once with this version of "
-                              "promptlearn to migrate it)",
-                              in, v, store::kSchemaVersion));
-    shards.push_back(std::move(db));
-  }
+  for (const auto& in : inputs) shards.push_back(store::open_read_only(in));
 
   const std::string tmp = fmt::format("{}.merge-tmp-{}", output, ::getpid());
   auto remove_tmp = [&] {

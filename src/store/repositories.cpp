@@ -30,9 +30,8 @@ Store::Store(const std::string& path, OpenOptions options) : db_(path, without_w
     if (db_.query_int("PRAGMA page_count") == 0) db_.exec("PRAGMA auto_vacuum=INCREMENTAL");
     if (options.wal) db_.enable_wal();
     migrate(db_);
-  } else if (db_.query_int("PRAGMA user_version") != kSchemaVersion) {
-    throw StorageError(-1, "'" + path + "' is not a promptlearn database of schema version " +
-                               std::to_string(kSchemaVersion) + " (opened read-only, not migrated)");
+  } else {
+    check_current(db_);
   }
 }
 

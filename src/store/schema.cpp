@@ -322,6 +322,25 @@ void check_ownership(Database& db) {
   }
 }
 
+void check_current(Database& db) {
+  check_ownership(db);
+  const std::int64_t version = db.query_int("PRAGMA user_version");
+  if (version != kSchemaVersion)
+    throw StorageError(-1, fmt::format("'{}' has schema version {}, expected {}; open it once for writing with this "
+                                       "version of promptlearn to migrate it (opened read-only, not migrated)",
+                                       db.path(), version, kSchemaVersion));
+}
+
+Database open_read_only(const std::string& path) {
+  OpenOptions oo;
+  oo.create = false;
+  oo.read_only = true;
+  oo.wal = false;
+  Database db(path, oo);
+  check_current(db);
+  return db;
+}
+
 void migrate(Database& db) {
   check_ownership(db);
   if (db.query_int("PRAGMA user_version") == kSchemaVersion) return;

@@ -59,7 +59,7 @@ struct MergeOptions {
 /// `<output>.key` when that does not exist).
 /// @throws Error when there are no inputs, the output exists (without overwrite) or is one of the inputs,
 ///   the key files differ, a policy checkpoint is not mergeable or the policies differ in kind;
-///   StorageError for unreadable files.
+///   StorageError for unreadable files, files of another application or another schema version.
 MergeReport merge_shards(const std::vector<std::string>& inputs, const std::string& output,
                          const MergeOptions& options = {});
 

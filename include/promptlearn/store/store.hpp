@@ -26,6 +26,14 @@ inline constexpr std::int64_t kApplicationId = 0x506C726E;
 /// application. A new, empty file passes. @throws StorageError
 void check_ownership(Database& db);
 
+/// Refuses a file that is not a promptlearn file at kSchemaVersion (check_ownership, then the version):
+/// what a reader that must not migrate checks. @throws StorageError
+void check_current(Database& db);
+
+/// An existing promptlearn file opened read-only as it is (no WAL switch, no migration), checked by
+/// check_current. @throws StorageError when it does not exist, is not ours or is at another version
+Database open_read_only(const std::string& path);
+
 /// Brings the file to kSchemaVersion: creates a new file's schema, runs forward migrations on an older
 /// one (never destructive), refuses a newer schema or a foreign SQLite file without touching it.
 /// @throws StorageError
